@@ -1,0 +1,183 @@
+"""Face alignment and cropping with numpy and Pillow only.
+
+All points are in pixel-index coordinates (pixel centres at integers, as in MTCNN's landmarks
+and the ArcFace template); boxes are ``(x1, y1, x2, y2)`` edge coordinates. Every function that
+produces a crop also returns the 2x3 affine matrix mapping crop pixels back to image pixels, so
+keypoints predicted on the crop can be mapped back with :func:`apply_affine`.
+
+Example:
+    >>> import numpy as np
+    >>> image = np.zeros((200, 200, 3), np.uint8)
+    >>> crop, crop_to_image = crop_box(image, (50, 50, 150, 150), output_size=(64, 64), margin=0.0)
+    >>> crop.shape
+    (64, 64, 3)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image
+
+__all__ = ["ARCFACE_TEMPLATE_112", "align_face", "apply_affine", "crop_box", "estimate_similarity"]
+
+
+#: Standard five-point template (eyes, nose tip, mouth corners) for a 112x112 ArcFace crop.
+ARCFACE_TEMPLATE_112 = np.array(
+    [
+        [38.2946, 51.6963],
+        [73.5318, 51.5014],
+        [56.0252, 71.7366],
+        [41.5493, 92.3655],
+        [70.7299, 92.2041],
+    ],
+    dtype=np.float64,
+)
+
+
+def apply_affine(points: np.ndarray | Sequence[Sequence[float]], matrix: np.ndarray) -> np.ndarray:
+    """Map ``N x 2`` points through a ``2 x 3`` affine matrix.
+
+    Example:
+        >>> apply_affine([[1.0, 2.0]], np.array([[2.0, 0, 10], [0, 2.0, 20]]))
+        array([[12., 24.]])
+    """
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    m = np.asarray(matrix, dtype=np.float64)
+    return pts @ m[:, :2].T + m[:, 2]
+
+
+def _invert_affine(matrix: np.ndarray) -> np.ndarray:
+    """Inverse of a ``2 x 3`` affine matrix."""
+    full = np.vstack([matrix, [0.0, 0.0, 1.0]])
+    return np.linalg.inv(full)[:2]
+
+
+def estimate_similarity(
+    src_points: np.ndarray | Sequence[Sequence[float]], dst_points: np.ndarray | Sequence[Sequence[float]]
+) -> np.ndarray:
+    """Least-squares similarity (rotation, uniform scale, translation) mapping src onto dst.
+
+    Umeyama (1991) closed form; never returns a reflection. The result ``M`` (2x3) satisfies
+    ``apply_affine(src, M) ~= dst``.
+
+    Example:
+        >>> src = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+        >>> np.round(estimate_similarity(src, 2 * src + 5), 6)
+        array([[2., 0., 5.],
+               [0., 2., 5.]])
+    """
+    src = np.asarray(src_points, dtype=np.float64).reshape(-1, 2)
+    dst = np.asarray(dst_points, dtype=np.float64).reshape(-1, 2)
+    if src.shape != dst.shape or len(src) < 2:
+        raise ValueError(f"need matching point sets of at least 2 points, got {src.shape} and {dst.shape}")
+    src_mean, dst_mean = src.mean(axis=0), dst.mean(axis=0)
+    src_c, dst_c = src - src_mean, dst - dst_mean
+    src_var = (src_c**2).sum() / len(src)
+    if src_var < 1e-12:
+        raise ValueError("source points are all identical")
+    cov = dst_c.T @ src_c / len(src)
+    u, s, vt = np.linalg.svd(cov)
+    signs = np.ones(2)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        signs[-1] = -1.0  # flip the weakest axis instead of reflecting
+    rotation = u @ np.diag(signs) @ vt
+    scale = float((s * signs).sum() / src_var)
+    translation = dst_mean - scale * rotation @ src_mean
+    return np.hstack([scale * rotation, translation[:, None]])
+
+
+def _warp(image: np.ndarray, crop_to_image: np.ndarray, output_size: tuple[int, int]) -> np.ndarray:
+    """Sample ``image`` on the crop grid given by ``crop_to_image`` (bilinear, zeros outside).
+
+    When the crop is much smaller than the image region, the image is first box-reduced by an
+    integer factor so that bilinear sampling does not alias.
+    """
+    height, width = output_size
+    linear = crop_to_image[:, :2]
+    # Pixel-index -> PIL's continuous coordinates (pixel centres at +0.5).
+    offset = crop_to_image[:, 2] + 0.5 - linear @ np.array([0.5, 0.5])
+    pil = Image.fromarray(image)
+    step = float(np.sqrt(abs(np.linalg.det(linear))))  # image pixels per crop pixel
+    factor = int(step // 2) if step >= 4 else 1
+    if factor > 1:
+        pil = pil.reduce(factor)
+        linear, offset = linear / factor, offset / factor
+    coeffs = (linear[0, 0], linear[0, 1], offset[0], linear[1, 0], linear[1, 1], offset[1])
+    out = pil.transform((width, height), Image.Transform.AFFINE, data=coeffs, resample=Image.Resampling.BILINEAR)
+    return np.asarray(out)
+
+
+def align_face(
+    image: np.ndarray,
+    landmarks: np.ndarray | Sequence[Sequence[float]],
+    output_size: tuple[int, int] = (112, 112),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Warp a face so its five landmarks best match :data:`ARCFACE_TEMPLATE_112`.
+
+    The template is scaled per axis to ``output_size`` = ``(height, width)``.
+
+    Returns:
+        The aligned crop (``H x W x C`` uint8) and the 2x3 matrix mapping crop pixel
+        coordinates back to image coordinates.
+
+    Example:
+        >>> image = np.zeros((200, 200, 3), np.uint8)
+        >>> crop, crop_to_image = align_face(image, ARCFACE_TEMPLATE_112 + 40)
+        >>> crop.shape, np.round(crop_to_image, 3).tolist()
+        ((112, 112, 3), [[1.0, 0.0, 40.0], [0.0, 1.0, 40.0]])
+    """
+    height, width = output_size
+    template = ARCFACE_TEMPLATE_112 * np.array([width / 112.0, height / 112.0])
+    image_to_crop = estimate_similarity(landmarks, template)
+    crop_to_image = _invert_affine(image_to_crop)
+    return _warp(image, crop_to_image, output_size), crop_to_image
+
+
+def crop_box(
+    image: np.ndarray,
+    box: Sequence[float],
+    output_size: tuple[int, int] = (112, 112),
+    margin: float = 0.2,
+    square: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Crop a box (grown by ``margin`` of its size, optionally made square) and resize it.
+
+    The box's width and height are multiplied by ``1 + margin`` about its centre; with
+    ``square`` both become the larger of the two. Regions outside the image are zero.
+
+    Returns:
+        The crop (``H x W x C`` uint8, ``output_size`` = ``(height, width)``) and the 2x3
+        matrix mapping crop pixel coordinates back to image coordinates.
+
+    Example:
+        >>> image = np.zeros((100, 100, 3), np.uint8)
+        >>> crop, m = crop_box(image, (20, 30, 60, 70), output_size=(80, 80), margin=0.0)
+        >>> apply_affine([[-0.5, -0.5]], m) + 0.5  # top-left edge of the crop
+        array([[20., 30.]])
+    """
+    x1, y1, x2, y2 = (float(v) for v in box)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    bw, bh = (x2 - x1) * (1 + margin), (y2 - y1) * (1 + margin)
+    if square:
+        bw = bh = max(bw, bh)
+    if bw <= 0 or bh <= 0:
+        raise ValueError(f"empty box {box}")
+    height, width = output_size
+    sx, sy = bw / width, bh / height
+    left, top = cx - bw / 2, cy - bh / 2
+    # Crop pixel u (centre u + 0.5 in edge coordinates) -> image edge coordinate left + (u + 0.5) * sx.
+    crop_to_image = np.array([[sx, 0.0, left + 0.5 * sx - 0.5], [0.0, sy, top + 0.5 * sy - 0.5]])
+
+    # Integer crop first (Pillow pads with zeros outside the image), then an antialiased resize
+    # of the exact fractional region.
+    x0, y0 = int(np.floor(left)), int(np.floor(top))
+    x3, y3 = int(np.ceil(left + bw)), int(np.ceil(top + bh))
+    region = Image.fromarray(image).crop((x0, y0, x3, y3))
+    out = region.resize(
+        (width, height),
+        Image.Resampling.BILINEAR,
+        box=(left - x0, top - y0, left - x0 + bw, top - y0 + bh),
+    )
+    return np.asarray(out), crop_to_image
