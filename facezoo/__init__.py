@@ -1,0 +1,66 @@
+"""facezoo: a plugin-based model zoo for face analysis.
+
+Example:
+    >>> import facezoo
+    >>> model = facezoo.load("beauty")                     # doctest: +SKIP
+    >>> model.predict("photo.jpg")                         # doctest: +SKIP
+    [BeautyResult(score=3.42, ...)]
+
+``import facezoo`` is cheap: torch and timm load on first use of a model.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+from ._plugins import PluginInfo, list_plugins, register_plugin, unregister_plugin  # noqa: E402
+from .config import ModelConfig, Preprocess  # noqa: E402
+from .errors import (  # noqa: E402
+    DatasetError,
+    FacezooError,
+    HubError,
+    InputError,
+    MissingExtraError,
+    PluginError,
+    UnknownNameError,
+    WeightsError,
+)
+from .hookspecs import hookimpl  # noqa: E402
+from .registry import DatasetSpec, DetectorSpec, PretrainedSpec, TaskSpec  # noqa: E402
+from .results import Face, FaceResult  # noqa: E402
+
+_LAZY = {
+    "load": "._factory",
+    "list_tasks": "._factory",
+    "list_models": "._factory",
+    "new_config": "._factory",
+    "FaceModel": "._model",
+    "FaceCrop": "._preprocess",
+    "FaceTransform": "._preprocess",
+    "push_directory": "._hub",
+    "push_to_hub": "._hub",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'facezoo' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+__all__ = [
+    "DatasetError", "DatasetSpec", "DetectorSpec", "Face", "FaceCrop", "FaceModel", "FaceResult", "FaceTransform",
+    "FacezooError", "HubError", "InputError", "MissingExtraError", "ModelConfig", "PluginError", "PluginInfo",
+    "Preprocess", "PretrainedSpec", "TaskSpec", "UnknownNameError", "WeightsError", "__version__", "hookimpl",
+    "list_models", "list_plugins", "list_tasks", "load", "new_config", "push_directory", "push_to_hub",
+    "register_plugin", "unregister_plugin",
+]

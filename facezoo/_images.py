@@ -1,0 +1,165 @@
+"""Turn whatever the user passes (paths, PIL images, arrays, tensors) into RGB PIL images.
+
+Every failure becomes an :class:`~facezoo.errors.InputError` naming the input (and its index in a
+batch) and the fix. EXIF orientation is applied and colour modes are converted the same way
+everywhere: 16-bit images are scaled (not clipped) to 8 bits, alpha is dropped, palette, CMYK and
+grayscale images become RGB.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import InputError
+
+MIN_SIDE = 16
+
+
+def _describe(index: int | None, source: Any) -> str:
+    where = f"input {index}" if index is not None else "input"
+    if isinstance(source, (str, os.PathLike)):
+        return f"{where} ({os.fspath(source)!r})"
+    return f"{where} ({type(source).__name__})"
+
+
+def _from_path(path: Path, name: str) -> Image.Image:
+    if not path.exists():
+        raise InputError(f"{name}: no such file. Check the path.")
+    if path.is_dir():
+        raise InputError(f"{name}: is a directory, not an image file. Pass the image files inside it.")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return ImageOps.exif_transpose(img)
+    except UnidentifiedImageError:
+        raise InputError(f"{name}: not an image Pillow can read (JPEG, PNG, WebP, BMP, TIFF, ...).") from None
+    except Image.DecompressionBombError as exc:
+        raise InputError(
+            f"{name}: {exc}. If you trust the file, raise PIL.Image.MAX_IMAGE_PIXELS or downscale it first."
+        ) from None
+    except (OSError, SyntaxError) as exc:
+        raise InputError(f"{name}: the image is corrupt or truncated ({exc}). Re-export or re-download it.") from None
+
+
+def _to_rgb(img: Image.Image, name: str) -> Image.Image:
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        peak = 65535.0 if img.mode.startswith("I;16") else max(float(arr.max()), 1.0)
+        if img.mode == "F" and arr.max() <= 1.0:
+            peak = 1.0
+        img = Image.fromarray(np.clip(arr / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), mode="L")
+    if img.mode == "P":
+        img = img.convert("RGBA")
+    try:
+        return img.convert("RGB")
+    except (ValueError, OSError) as exc:
+        raise InputError(f"{name}: cannot convert colour mode {img.mode!r} to RGB ({exc}).") from None
+
+
+def _from_array(arr: np.ndarray, name: str) -> Image.Image:
+    if arr.dtype != np.uint8:
+        raise InputError(
+            f"{name}: numpy array of dtype {arr.dtype}; facezoo expects uint8 RGB in height×width×channels "
+            "order. Convert with (array * 255).round().astype(np.uint8) if it holds floats in [0, 1]."
+        )
+    if arr.ndim == 2:
+        return Image.fromarray(arr, mode="L").convert("RGB")
+    if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
+        raise InputError(
+            f"{name}: numpy array of shape {arr.shape}; expected height×width×3 RGB (or ×1, ×4, or 2-D gray). "
+            "If it is channels-first, use array.transpose(1, 2, 0)."
+        )
+    if arr.shape[2] == 1:
+        return Image.fromarray(arr[:, :, 0], mode="L").convert("RGB")
+    if arr.shape[2] == 4:
+        arr = arr[:, :, :3]
+    return Image.fromarray(np.ascontiguousarray(arr), mode="RGB")
+
+
+def _tensor_to_array(tensor: Any, name: str) -> np.ndarray:
+    if tensor.ndim != 3 or tensor.shape[0] not in (1, 3):
+        raise InputError(
+            f"{name}: tensor of shape {tuple(tensor.shape)}; expected channels×height×width with 1 or 3 "
+            "channels (a 4-D batch is split into images). For height×width×channels use tensor.permute(2, 0, 1)."
+        )
+    import torch
+
+    t = tensor.detach().cpu()
+    if t.dtype.is_floating_point:
+        lo, hi = float(t.min()), float(t.max())
+        if lo < 0.0 or hi > 1.0:
+            raise InputError(
+                f"{name}: float tensor with values in [{lo:.3g}, {hi:.3g}]; facezoo expects unnormalised "
+                "RGB in [0, 1] (or uint8). Pass the image before normalisation, or use model(tensor) directly."
+            )
+        t = (t * 255.0).round().to(torch.uint8)
+    elif t.dtype != torch.uint8:
+        raise InputError(f"{name}: tensor of dtype {t.dtype}; expected uint8 or float in [0, 1].")
+    arr = t.permute(1, 2, 0).numpy()
+    return arr
+
+
+def _is_tensor(obj: Any) -> bool:
+    return type(obj).__module__.startswith("torch") and hasattr(obj, "ndim") and hasattr(obj, "dtype")
+
+
+def load_image(source: Any, index: int | None = None) -> Image.Image:
+    """Return ``source`` as an RGB PIL image, or raise :class:`InputError` naming it.
+
+    Example:
+        >>> load_image(np.zeros((32, 32, 3), np.uint8)).size
+        (32, 32)
+    """
+    name = _describe(index, source)
+    if isinstance(source, (str, os.PathLike)):
+        img = _from_path(Path(source), name)
+    elif isinstance(source, Image.Image):
+        try:
+            source.load()
+        except (OSError, SyntaxError) as exc:
+            raise InputError(f"{name}: the image is corrupt or truncated ({exc}).") from None
+        img = ImageOps.exif_transpose(source)
+    elif isinstance(source, np.ndarray):
+        img = _from_array(source, name)
+    elif _is_tensor(source):
+        img = _from_array(_tensor_to_array(source, name), name)
+    else:
+        raise InputError(
+            f"{name}: unsupported type {type(source).__name__}; pass a file path, PIL image, "
+            "uint8 numpy array (height×width×3 RGB) or torch tensor (channels×height×width)."
+        )
+    img = _to_rgb(img, name)
+    if min(img.size) < MIN_SIDE:
+        raise InputError(
+            f"{name}: image is {img.size[0]}×{img.size[1]} px; facezoo needs at least {MIN_SIDE} px on each side."
+        )
+    return img
+
+
+def as_batch(inputs: Any) -> tuple[list[Any], bool]:
+    """Split ``inputs`` into a list of single images; the flag says whether one image was given.
+
+    A 4-D tensor or array is a batch of images; a list or tuple is a batch.
+    """
+    if isinstance(inputs, (list, tuple)):
+        if len(inputs) == 0:
+            raise InputError("got an empty list of images; pass at least one image.")
+        return list(inputs), False
+    if (_is_tensor(inputs) or isinstance(inputs, np.ndarray)) and inputs.ndim == 4:
+        if inputs.shape[0] == 0:
+            raise InputError("got an empty batch of images; pass at least one image.")
+        return list(inputs), False
+    return [inputs], True
+
+
+def load_images(inputs: Sequence[Any]) -> list[Image.Image]:
+    """:func:`load_image` for each element, with its index in error messages."""
+    return [load_image(item, index=i) for i, item in enumerate(inputs)]

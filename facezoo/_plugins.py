@@ -1,0 +1,173 @@
+"""Plugin discovery: entry points of the ``facezoo`` group, loaded once, lazily.
+
+Environment:
+    FACEZOO_DISABLE_PLUGIN_AUTOLOAD=1  load no entry point (register plugins by hand with
+                                       :func:`register_plugin`).
+    FACEZOO_PLUGINS=a,b                load only the entry points named a and b.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import warnings
+from dataclasses import dataclass
+from importlib import metadata
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .registry import Registry
+
+logger = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "facezoo"
+HOOKS = {
+    "facezoo_register_tasks": ("task", "name"),
+    "facezoo_register_models": ("model", "model_id"),
+    "facezoo_register_datasets": ("dataset", "name"),
+    "facezoo_register_detectors": ("detector", "name"),
+}
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """A loaded plugin: its name, distribution, version and the hooks it implements."""
+
+    name: str
+    distribution: str
+    version: str
+    hooks: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "distribution": self.distribution, "version": self.version, "hooks": list(self.hooks)}
+
+
+class _State:
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.manager: pluggy.PluginManager | None = None
+        self.registry: Registry | None = None
+        self.dists: dict[str, tuple[str, str]] = {}
+
+
+_state = _State()
+
+
+def _new_manager() -> pluggy.PluginManager:
+    manager = pluggy.PluginManager("facezoo")
+    manager.add_hookspecs(hookspecs)
+    return manager
+
+
+def _load_entry_points(manager: pluggy.PluginManager) -> None:
+    if os.environ.get("FACEZOO_DISABLE_PLUGIN_AUTOLOAD", "").strip() not in ("", "0"):
+        logger.info("FACEZOO_DISABLE_PLUGIN_AUTOLOAD is set: no plugin loaded from entry points")
+        return
+    allowed = {n.strip() for n in os.environ.get("FACEZOO_PLUGINS", "").split(",") if n.strip()}
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if allowed and ep.name not in allowed:
+            continue
+        if manager.has_plugin(ep.name):
+            continue
+        dist = ep.dist.name if ep.dist else "unknown distribution"
+        version = ep.dist.version if ep.dist else ""
+        try:
+            plugin = ep.load()
+            manager.register(plugin, name=ep.name)
+        except Exception as exc:  # noqa: BLE001 - one broken plugin must not break facezoo
+            warnings.warn(
+                f"facezoo plugin {ep.name!r} from distribution {dist!r} failed to load and is skipped: "
+                f"{type(exc).__name__}: {exc}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            continue
+        _state.dists[ep.name] = (dist, version)
+
+
+def _collect(manager: pluggy.PluginManager) -> Registry:
+    registry = Registry()
+    for hook_name, (kind, key) in HOOKS.items():
+        for impl in getattr(manager.hook, hook_name).get_hookimpls():
+
+            def register(item: Any, _plugin: str = impl.plugin_name, _kind: str = kind, _key: str = key) -> None:
+                registry.add(_kind, getattr(item, _key), item, _plugin)
+
+            impl.function(register=register)
+    return registry
+
+
+def plugin_manager() -> pluggy.PluginManager:
+    """The process-wide plugin manager, loading entry points on first use."""
+    with _state.lock:
+        if _state.manager is None:
+            manager = _new_manager()
+            _load_entry_points(manager)
+            _state.manager = manager
+        return _state.manager
+
+
+def registry() -> Registry:
+    """Everything registered by the loaded plugins (collected once, then cached)."""
+    with _state.lock:
+        if _state.registry is None:
+            _state.registry = _collect(plugin_manager())
+        return _state.registry
+
+
+def register_plugin(plugin: ModuleType | object, name: str | None = None) -> None:
+    """Register a plugin object by hand (for scripts and tests, or with autoload off).
+
+    Example:
+        >>> import facezoo, types
+        >>> facezoo.register_plugin(types.SimpleNamespace(), name="nothing")
+        >>> facezoo.unregister_plugin("nothing")
+    """
+    with _state.lock:
+        manager = plugin_manager()
+        manager.register(plugin, name=name)
+        _state.registry = None  # re-collect on next use; a clash raises there, naming both plugins
+        try:
+            registry()
+        except Exception:
+            manager.unregister(name=name) if name else manager.unregister(plugin)
+            _state.registry = None
+            raise
+
+
+def unregister_plugin(name: str) -> None:
+    """Remove a plugin registered under ``name``."""
+    with _state.lock:
+        plugin_manager().unregister(name=name)
+        _state.dists.pop(name, None)
+        _state.registry = None
+
+
+def reset() -> None:
+    """Forget all plugins; the next use loads entry points again (for tests)."""
+    with _state.lock:
+        _state.manager = None
+        _state.registry = None
+        _state.dists = {}
+
+
+def list_plugins() -> list[PluginInfo]:
+    """The loaded plugins with their distribution, version and implemented hooks.
+
+    Example:
+        >>> "beauty" in [p.name for p in facezoo.list_plugins()]
+        True
+    """
+    manager = plugin_manager()
+    infos = []
+    for name, plugin in manager.list_name_plugin():
+        if plugin is None:
+            continue
+        hooks = tuple(sorted(h.name for h in manager.get_hookcallers(plugin) or []))
+        dist, version = _state.dists.get(name, ("(registered by hand)", ""))
+        infos.append(PluginInfo(name=name, distribution=dist, version=version, hooks=hooks))
+    return sorted(infos, key=lambda p: p.name)

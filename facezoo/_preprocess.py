@@ -1,0 +1,92 @@
+"""The one code path that prepares faces for training, evaluation and inference.
+
+A :class:`FaceTransform` is derived from a model's :class:`~facezoo.config.Preprocess`: callers
+never retype sizes or mean/std. It crops a face (whole image, detection box or 5-point
+alignment), resizes it, optionally makes it gray, and normalises it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .config import Preprocess
+from .results import Face
+
+_RESAMPLE = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+
+
+@dataclass(frozen=True)
+class FaceCrop:
+    """A face cut out of an input image at the model's input size.
+
+    ``crop_to_image`` is the 2×3 affine matrix mapping crop pixel coordinates back to the input
+    image, so that geometric outputs (keypoints) are reported in the image the user gave.
+    """
+
+    image: Image.Image
+    crop_to_image: np.ndarray
+    face: Face | None = None
+    source: int = 0
+
+    def to_image(self, points: np.ndarray) -> np.ndarray:
+        """Map ``N×2`` crop coordinates to input-image coordinates."""
+        return points @ self.crop_to_image[:, :2].T + self.crop_to_image[:, 2]
+
+
+class FaceTransform:
+    """Prepare faces as a model expects them.
+
+    Example:
+        >>> from facezoo.config import Preprocess
+        >>> transform = FaceTransform(Preprocess(input_size=(64, 64)))
+        >>> transform(Image.new("RGB", (100, 80))).shape
+        torch.Size([3, 64, 64])
+    """
+
+    def __init__(self, preprocess: Preprocess):
+        self.preprocess = preprocess
+        self.size = preprocess.input_size
+        self._resample = _RESAMPLE[preprocess.interpolation]
+        self._mean = torch.tensor(preprocess.mean).view(1, 3, 1, 1) * 255.0
+        self._inv_std = 1.0 / (torch.tensor(preprocess.std).view(1, 3, 1, 1) * 255.0)
+
+    def __repr__(self) -> str:
+        return f"FaceTransform({self.preprocess})"
+
+    def crop(self, image: Image.Image, face: Face | None = None, source: int = 0) -> FaceCrop:
+        """Cut ``face`` (or the whole image when ``None``) out of an RGB image."""
+        height, width = self.size
+        if face is None:
+            crop = image.resize((width, height), self._resample) if image.size != (width, height) else image
+            matrix = np.array([[image.width / width, 0.0, 0.0], [0.0, image.height / height, 0.0]])
+        else:
+            from .detection import align_face, crop_box
+
+            pixels = np.asarray(image)
+            if self.preprocess.crop == "align":
+                array, matrix = align_face(pixels, face.landmarks, output_size=(height, width))
+            else:
+                array, matrix = crop_box(pixels, face.box, output_size=(height, width), margin=self.preprocess.margin)
+            crop = Image.fromarray(array)
+        if self.preprocess.grayscale:
+            crop = crop.convert("L").convert("RGB")
+        return FaceCrop(image=crop, crop_to_image=np.asarray(matrix, dtype=np.float64), face=face, source=source)
+
+    def to_tensor(self, crops: list[FaceCrop] | list[Image.Image]) -> torch.Tensor:
+        """Stack crops into a normalised ``N×3×H×W`` float tensor (channels-last memory)."""
+        arrays = [np.asarray(c.image if isinstance(c, FaceCrop) else c) for c in crops]
+        batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float()
+        return (batch - self._mean) * self._inv_std
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        """A pre-cropped face image → normalised ``3×H×W`` tensor (datasets use this)."""
+        return self.to_tensor([self.crop(image)])[0]

@@ -1,0 +1,166 @@
+"""The ``facezoo`` command line: mirrors the Python API.
+
+    facezoo list [tasks|models|plugins] [--pretrained] [--json]
+    facezoo predict TASK IMAGE... [--backbone B] [--untrained] [--no-detect] [--json]
+    facezoo info MODEL [--json]
+    facezoo push DIR REPO_ID [--branch B] [--tag T]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any
+
+from .errors import FacezooError
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2))
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    import facezoo
+
+    if args.what == "tasks":
+        from . import _plugins
+
+        registry = _plugins.registry()
+        rows = [{"task": n, "summary": registry.get("task", n).summary, "plugin": registry.owner("task", n)} for n in registry.names("task")]
+        if args.json:
+            _print_json(rows)
+        else:
+            for r in rows:
+                print(f"{r['task']:<12} {r['summary']}  [plugin: {r['plugin']}]")
+    elif args.what == "models":
+        from . import _plugins
+
+        registry = _plugins.registry()
+        ids = facezoo.list_models(args.filter or "", pretrained=args.pretrained)
+        rows = [{"model": i, "default": registry.get("model", i).default, "source": registry.get("model", i).source} for i in ids]
+        if args.json:
+            _print_json(rows)
+        elif not rows:
+            print("no pretrained models are registered" + (" matching " + repr(args.filter) if args.filter else ""))
+        else:
+            for r in rows:
+                print(f"{r['model']}{'  (default)' if r['default'] else ''}")
+    else:
+        infos = facezoo.list_plugins()
+        if args.json:
+            _print_json([p.to_dict() for p in infos])
+        else:
+            for p in infos:
+                print(f"{p.name:<12} {p.distribution} {p.version}  hooks: {', '.join(p.hooks)}")
+    return 0
+
+
+def _format_result(result: Any) -> str:
+    data = result.to_dict()
+    skip = {"model", "trained", "face", "distribution", "embedding", "probabilities", "points"}
+    fields = ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in data.items() if k not in skip)
+    if "embedding" in data:
+        fields = f"embedding[{len(data['embedding'])}]" + (", " + fields if fields else "")
+    if "points" in data:
+        fields = f"{len(data['points'])} points, first {data['points'][0]}"
+    if data.get("face"):
+        x1, y1, x2, y2 = data["face"]["box"]
+        fields += f"  (face at {x1:.0f},{y1:.0f}–{x2:.0f},{y2:.0f})"
+    return fields
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import facezoo
+
+    model = facezoo.load(args.task, args.backbone, pretrained=not args.untrained)
+    results = model.predict(list(args.images), detect=False if args.no_detect else None)
+    if not model.config.trained:
+        print(
+            f"WARNING: {model.config.model_id} is UNTRAINED (random weights): these numbers are meaningless.",
+            file=sys.stderr,
+        )
+    if args.json:
+        _print_json([{"image": str(img), "faces": [r.to_dict() for r in faces]} for img, faces in zip(args.images, results)])
+        return 0
+    for image, faces in zip(args.images, results):
+        if not faces:
+            print(f"{image}: no face found")
+        for k, result in enumerate(faces):
+            label = f"{image}" + (f" face {k + 1}" if len(faces) > 1 else "")
+            print(f"{label}: {_format_result(result)}")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    import facezoo
+
+    model = facezoo.load(args.model)
+    config = model.config.to_dict()
+    params = sum(p.numel() for p in model.parameters())
+    if args.json:
+        _print_json({"config": config, "parameters": params})
+        return 0
+    print(f"{model.config.model_id}  ({'trained' if model.config.trained else 'UNTRAINED'}, {params / 1e6:.2f} M parameters)")
+    for key in ("task", "backbone", "head", "labels", "preprocess", "license", "datasets", "metrics", "facezoo_version"):
+        print(f"  {key}: {config[key]}")
+    return 0
+
+
+def _cmd_push(args: argparse.Namespace) -> int:
+    from ._hub import push_directory
+
+    sha = push_directory(args.directory, args.repo_id, branch=args.branch, tag=args.tag, commit_message=args.message)
+    print(f"pushed {args.directory} to {args.repo_id} at commit {sha}" + (f", tagged {args.tag}" if args.tag else ""))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="facezoo", description="Face analysis models: list, predict, inspect, push.")
+    parser.add_argument("--version", action="version", version=f"facezoo {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what facezoo does")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="list tasks, models or plugins")
+    p.add_argument("what", nargs="?", choices=("tasks", "models", "plugins"), default="tasks")
+    p.add_argument("--filter", help="wildcard or substring on model ids")
+    p.add_argument("--pretrained", action="store_true", help="only models whose weights load offline now")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("predict", help="run a model on images")
+    p.add_argument("task", help="task name, model id, hf-hub:org/name[@rev] or a model directory")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--backbone", help="timm backbone name")
+    p.add_argument("--untrained", action="store_true", help="use an untrained model (random weights)")
+    p.add_argument("--no-detect", action="store_true", help="treat each image as one pre-cropped face")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("info", help="show a model's config")
+    p.add_argument("model", help="model id, hf-hub:org/name[@rev] or a model directory")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("push", help="upload a model directory to the Hugging Face Hub")
+    p.add_argument("directory")
+    p.add_argument("repo_id")
+    p.add_argument("--branch")
+    p.add_argument("--tag")
+    p.add_argument("--message")
+    p.set_defaults(func=_cmd_push)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``facezoo`` command."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except FacezooError as exc:
+        print(f"facezoo: error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,66 @@
+"""Exceptions raised by facezoo.
+
+Every error a user can cause is a :class:`FacezooError` whose message names the offending input
+and says what to do next. Catch ``facezoo.FacezooError`` to handle them all.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class FacezooError(Exception):
+    """Base class of every error facezoo raises on purpose."""
+
+
+class UnknownNameError(FacezooError, LookupError):
+    """A task, model, backbone, dataset or detector name that is not registered."""
+
+
+class InputError(FacezooError, ValueError):
+    """An image or tensor handed to facezoo that it cannot use."""
+
+
+class WeightsError(FacezooError):
+    """Missing, mismatched or unsafe model weights."""
+
+
+class HubError(FacezooError):
+    """A Hugging Face Hub repository or revision that cannot be reached or does not exist."""
+
+
+class PluginError(FacezooError):
+    """A plugin that registers something badly (for example a name twice)."""
+
+
+class DatasetError(FacezooError):
+    """A dataset that is missing or not laid out as its adapter expects."""
+
+
+class MissingExtraError(FacezooError, ImportError):
+    """An optional dependency is needed; the message names the extra to install."""
+
+    def __init__(self, module: str, extra: str, purpose: str):
+        super().__init__(
+            f"{purpose} needs the optional package {module!r}: pip install 'facezoo[{extra}]'"
+        )
+
+
+def unknown_name(kind: str, name: str, choices: Iterable[str], hint: str = "") -> UnknownNameError:
+    """Build an :class:`UnknownNameError` that lists the valid choices and the closest match.
+
+    Example:
+        >>> str(unknown_name("task", "beuty", ["beauty", "identity"]))
+        "unknown task 'beuty'. Did you mean 'beauty'? Valid: beauty, identity"
+    """
+    choices = sorted(set(choices))
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
+    message = f"unknown {kind} {name!r}."
+    if close:
+        message += f" Did you mean {close[0]!r}?"
+    shown = ", ".join(choices[:30]) + (f", ... ({len(choices)} in all)" if len(choices) > 30 else "")
+    message += f" Valid: {shown}" if choices else f" No {kind} is registered."
+    if hint:
+        message += f". {hint}"
+    return UnknownNameError(message)

@@ -1,0 +1,87 @@
+"""The facezoo plugin contract.
+
+A plugin is a module (or object) with functions named like the hooks below, marked with
+``@facezoo.hookimpl``, exposed through the ``facezoo`` entry-point group of its distribution::
+
+    # pyproject.toml of your distribution
+    [project.entry-points.facezoo]
+    glasses = "facezoo_glasses"
+
+Every hook receives a ``register`` callback and calls it once per thing it adds. The five
+built-in tasks use exactly this path. Keep the plugin module light: import torch and timm inside
+the factories, not at module level, so that ``import facezoo`` stays fast and one broken plugin
+cannot break the others. docs/plugins.md builds a complete plugin step by step.
+
+Since facezoo 0.1.0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pluggy
+
+from .registry import DatasetSpec, DetectorSpec, PretrainedSpec, TaskSpec
+
+hookspec = pluggy.HookspecMarker("facezoo")
+hookimpl = pluggy.HookimplMarker("facezoo")
+
+
+@hookspec
+def facezoo_register_tasks(register: Callable[[TaskSpec], None]) -> None:
+    """Add tasks: call ``register(TaskSpec(...))`` once per task.
+
+    A task name may be registered by one plugin only; a second registration is an error that
+    names both plugins.
+
+    Example:
+        >>> @hookimpl
+        ... def facezoo_register_tasks(register):
+        ...     register(TaskSpec(name="glasses", summary="glasses or not",
+        ...                       build_head=build_head, build_loss=build_loss,
+        ...                       postprocess=postprocess, labels=("no", "yes")))
+    """
+
+
+@hookspec
+def facezoo_register_models(register: Callable[[PretrainedSpec], None]) -> None:
+    """Add pretrained models: call ``register(PretrainedSpec(...))`` once per model.
+
+    ``model_id`` is ``task/backbone.tag``; ``source`` is a local Hub-layout directory (weights
+    shipped in your package) or ``hf-hub:org/name@revision``. Mark one model per task
+    ``default=True`` to make it what ``facezoo.load(task)`` returns.
+
+    Example:
+        >>> @hookimpl
+        ... def facezoo_register_models(register):
+        ...     register(PretrainedSpec("glasses/resnet18.v1", source="hf-hub:me/glasses@v1",
+        ...                             default=True))
+    """
+
+
+@hookspec
+def facezoo_register_datasets(register: Callable[[DatasetSpec], None]) -> None:
+    """Add dataset adapters used by ``facezoo.train`` and ``facezoo.evaluate``.
+
+    ``DatasetSpec.build(root, split, **options)`` returns a ``facezoo.data.FaceDataset``.
+
+    Example:
+        >>> @hookimpl
+        ... def facezoo_register_datasets(register):
+        ...     register(DatasetSpec("my-glasses", task="glasses", build=build_dataset,
+        ...                          splits=("train", "test")))
+    """
+
+
+@hookspec
+def facezoo_register_detectors(register: Callable[[DetectorSpec], None]) -> None:
+    """Add face detectors: ``register(DetectorSpec(name, build))``.
+
+    A model's ``config.json`` names its detector in ``preprocess.detector``; the detector must
+    return boxes, scores and the five landmarks (eyes, nose tip, mouth corners).
+
+    Example:
+        >>> @hookimpl
+        ... def facezoo_register_detectors(register):
+        ...     register(DetectorSpec("my-detector", build=MyDetector))
+    """

@@ -1,0 +1,72 @@
+"""Built-in task plugin: facial beauty on SCUT-FBP5500's 1–5 scale.
+
+Two heads: ``mode="distribution"`` predicts a distribution over ``bins`` scores evenly spaced on
+[1, 5] and reports its expected value (``bins=5`` is the classic 1–5 classifier, ``bins=101`` the
+fine score distribution); ``mode="regression"`` predicts the score directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from facezoo import FaceResult, Preprocess, TaskSpec, hookimpl
+
+LOW, HIGH = 1.0, 5.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class BeautyResult(FaceResult):
+    """``score`` on the 1–5 scale; ``distribution`` over the head's bins when it predicts one."""
+
+    score: float
+    distribution: list[float] | None = None
+
+
+def build_head(num_features: int, mode: str = "distribution", bins: int = 101, dropout: float = 0.2, **_):
+    from .head import BeautyHead
+
+    return BeautyHead(num_features, mode=mode, bins=bins, dropout=dropout)
+
+
+def build_loss(mode: str = "distribution", bins: int = 101, **_):
+    from .head import BeautyLoss
+
+    return BeautyLoss(mode=mode, bins=bins)
+
+
+def postprocess(outputs, crops, config) -> list[BeautyResult]:
+    from .head import expected_score
+
+    scores, probs = expected_score(outputs, config.head.get("mode", "distribution"))
+    return [
+        BeautyResult(score=float(s), distribution=[round(float(p), 6) for p in pr] if pr is not None else None)
+        for s, pr in zip(scores.tolist(), probs if probs is not None else [None] * len(scores))
+    ]
+
+
+def metrics(outputs, targets, config) -> dict[str, float]:
+    """Pearson correlation (PC), MAE and RMSE of the predicted score."""
+    from .head import expected_score
+
+    pred, _ = expected_score(outputs, config.head.get("mode", "distribution"))
+    pred, targets = pred.double(), targets.double()
+    err = pred - targets
+    pc = float(((pred - pred.mean()) * (targets - targets.mean())).mean() / (pred.std(unbiased=False) * targets.std(unbiased=False) + 1e-12))
+    return {"pc": pc, "mae": float(err.abs().mean()), "rmse": float(err.pow(2).mean().sqrt())}
+
+
+@hookimpl
+def facezoo_register_tasks(register):
+    register(
+        TaskSpec(
+            name="beauty",
+            summary="Facial attractiveness score on the 1–5 scale of SCUT-FBP5500",
+            build_head=build_head,
+            build_loss=build_loss,
+            postprocess=postprocess,
+            metrics=metrics,
+            preprocess=Preprocess(input_size=(128, 128), crop="box", margin=0.3),
+            head={"mode": "distribution", "bins": 101, "dropout": 0.2},
+            default_backbone="efficientnet_lite0",
+        )
+    )

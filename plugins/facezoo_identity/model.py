@@ -1,0 +1,124 @@
+"""Identity head, margin loss and the model class with verification and a gallery."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from facezoo import FaceModel, FacezooError, InputError
+
+from . import IdentityResult, Match, Verification
+
+
+class EmbeddingHead(nn.Module):
+    """Linear projection + batch norm, L2-normalised."""
+
+    def __init__(self, num_features: int, embedding_dim: int = 128, dropout: float = 0.0):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(num_features, embedding_dim, bias=False)
+        self.bn = nn.BatchNorm1d(embedding_dim)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.bn(self.fc(self.dropout(features))), dim=1)
+
+
+class MarginLoss(nn.Module):
+    """ArcFace (cos(θ + m)) or CosFace (cos θ − m) softmax loss with learnable class centres."""
+
+    def __init__(self, num_classes: int | None, embedding_dim: int, kind: str = "arcface", margin: float = 0.3, scale: float = 32.0):
+        super().__init__()
+        if not num_classes:
+            raise FacezooError("the identity loss needs num_classes (the number of training identities)")
+        if kind not in ("arcface", "cosface"):
+            raise FacezooError(f"identity loss must be 'arcface' or 'cosface', got {kind!r}")
+        self.kind, self.margin, self.scale = kind, margin, scale
+        self.centers = nn.Parameter(torch.randn(num_classes, embedding_dim) * 0.01)
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        cosine = F.linear(F.normalize(embeddings.float(), dim=1), F.normalize(self.centers, dim=1)).clamp(-1 + 1e-7, 1 - 1e-7)
+        target = cosine.gather(1, labels[:, None])
+        if self.kind == "cosface":
+            adjusted = target - self.margin
+        else:
+            theta = torch.acos(target)
+            adjusted = torch.where(theta + self.margin < math.pi, torch.cos(theta + self.margin), target - self.margin * math.sin(self.margin))
+        logits = cosine.scatter(1, labels[:, None], adjusted) * self.scale
+        return F.cross_entropy(logits, labels)
+
+
+class IdentityModel(FaceModel):
+    """A :class:`facezoo.FaceModel` that compares faces and recognises enrolled people.
+
+    Example:
+        >>> model = facezoo.load("identity")                             # doctest: +SKIP
+        >>> model.verify("a.jpg", "b.jpg")                               # doctest: +SKIP
+        Verification(same=True, similarity=0.71, threshold=0.42)
+        >>> model.enroll("obama", ["obama1.jpg", "obama2.jpg"])          # doctest: +SKIP
+        >>> model.identify("group.jpg")                                  # doctest: +SKIP
+        [[Match(name='obama', similarity=0.68)], ...]
+    """
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.gallery: dict[str, np.ndarray] = {}
+
+    @property
+    def threshold(self) -> float:
+        """Cosine-similarity threshold for :meth:`verify`, stated in config.json."""
+        return float(self.config.head["threshold"])
+
+    def embed(self, image: Any, *, detect: bool | None = None) -> np.ndarray:
+        """Embedding of the most prominent face in one image (the detector's best face)."""
+        results = self.predict(image, detect=detect)
+        if not results:
+            raise InputError("no face found in the image; pass a photo with a visible face or detect=False for a crop")
+        return np.asarray(results[0].embedding, dtype=np.float32)
+
+    def similarity(self, a: Any, b: Any, *, detect: bool | None = None) -> float:
+        """Cosine similarity of the main faces of two images, in [-1, 1]."""
+        return float(self.embed(a, detect=detect) @ self.embed(b, detect=detect))
+
+    def verify(self, a: Any, b: Any, *, detect: bool | None = None) -> Verification:
+        """Same person or not, by comparing :meth:`similarity` with :attr:`threshold`."""
+        sim = self.similarity(a, b, detect=detect)
+        return Verification(same=sim >= self.threshold, similarity=round(sim, 6), threshold=self.threshold)
+
+    def enroll(self, name: str, images: list, *, detect: bool | None = None) -> None:
+        """Add (or extend) a person in the gallery from a few photos of them."""
+        if isinstance(images, (str, bytes)) or not isinstance(images, (list, tuple)):
+            images = [images]
+        if not images:
+            raise InputError(f"enroll({name!r}) got no images; pass a few photos of the person")
+        vectors = [self.embed(img, detect=detect) for img in images]
+        if name in self.gallery:
+            vectors = [*self.gallery[name], *vectors]
+        self.gallery[name] = np.stack(vectors)
+
+    def identify(self, image: Any, top_k: int = 1, *, detect: bool | None = None) -> list[list[Match]]:
+        """For each face in the image, the ``top_k`` closest enrolled people (best first)."""
+        if not self.gallery:
+            raise FacezooError("the gallery is empty: enroll people first with model.enroll(name, images)")
+        return [r.matches for r in self.predict(image, detect=detect, top_k=top_k)]
+
+    def predict(self, inputs: Any, *, batch_size: int = 32, detect: bool | None = None, top_k: int = 3) -> list:
+        """As :meth:`facezoo.FaceModel.predict`; with a gallery, each result also lists its matches."""
+        results = super().predict(inputs, batch_size=batch_size, detect=detect)
+        if not self.gallery:
+            return results
+        names = list(self.gallery)
+        prototypes = np.stack([v.mean(axis=0) / np.linalg.norm(v.mean(axis=0)) for v in self.gallery.values()])
+
+        def with_matches(result: IdentityResult) -> IdentityResult:
+            sims = prototypes @ np.asarray(result.embedding, dtype=np.float32)
+            order = np.argsort(-sims)[:top_k]
+            return dataclasses.replace(result, matches=[Match(names[i], round(float(sims[i]), 6)) for i in order])
+
+        nested = results and isinstance(results[0], list)
+        return [[with_matches(r) for r in group] for group in results] if nested else [with_matches(r) for r in results]
