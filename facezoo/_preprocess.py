@@ -84,8 +84,11 @@ class FaceTransform:
     def to_tensor(self, crops: list[FaceCrop] | list[Image.Image]) -> torch.Tensor:
         """Stack crops into a normalised ``N×3×H×W`` float tensor (channels-last memory)."""
         arrays = [np.asarray(c.image if isinstance(c, FaceCrop) else c) for c in crops]
-        batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float()
-        return (batch - self._mean) * self._inv_std
+        return self.normalize(torch.from_numpy(np.stack(arrays)))
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 ``N×H×W×3`` faces at the input size → normalised float ``N×3×H×W`` (channels-last memory)."""
+        return (images.permute(0, 3, 1, 2).float() - self._mean) * self._inv_std
 
     def __call__(self, image: Image.Image) -> torch.Tensor:
         """A pre-cropped face image → normalised ``3×H×W`` tensor (datasets use this)."""

@@ -59,8 +59,13 @@ def unknown_name(kind: str, name: str, choices: Iterable[str], hint: str = "") -
     message = f"unknown {kind} {name!r}."
     if close:
         message += f" Did you mean {close[0]!r}?"
-    shown = ", ".join(choices[:30]) + (f", ... ({len(choices)} in all)" if len(choices) > 30 else "")
-    message += f" Valid: {shown}" if choices else f" No {kind} is registered."
+    if len(choices) > 30:
+        nearby = difflib.get_close_matches(name, choices, n=5, cutoff=0.3)
+        message += f" Close names: {', '.join(nearby)} ({len(choices)} valid in all)" if nearby else f" ({len(choices)} valid names)"
+    elif choices:
+        message += f" Valid: {', '.join(choices)}"
+    else:
+        message += f" No {kind} is registered."
     if hint:
         message += f". {hint}"
     return UnknownNameError(message)

@@ -48,6 +48,14 @@ class TaskSpec:
         model_class: a :class:`facezoo.FaceModel` subclass adding task methods, or
             ``"module:Class"`` to import it lazily.
         head: default head arguments; ``facezoo.load(..., **head_kwargs)`` overrides them.
+        encode_target: ``encode_target(raw_target, crop) -> array`` turns a dataset's raw target
+            into the training target for that crop (e.g. keypoints into crop coordinates);
+            ``None`` keeps the raw target.
+        augment_targets: ``augment_targets(targets, flip, theta) -> targets`` for tasks whose
+            targets move with the image: ``flip`` is an ``N`` bool mask of horizontally flipped
+            samples (applied first), ``theta`` the ``N×2×3`` ``affine_grid`` matrices applied
+            after it. ``None`` means targets do not change under flips and small affine moves.
+        monitor: the validation metric that picks the best checkpoint, and ``"max"`` or ``"min"``.
 
     Example:
         >>> spec = TaskSpec(name="glasses", summary="glasses or not", build_head=print,
@@ -66,7 +74,10 @@ class TaskSpec:
     head: Mapping[str, Any] = field(default_factory=dict)
     labels: tuple[str, ...] = ()
     model_class: type | str | None = None
-    default_backbone: str = "tf_efficientnet_lite0"
+    default_backbone: str = "efficientnet_lite0"
+    encode_target: Callable[..., Any] | None = None
+    augment_targets: Callable[..., Any] | None = None
+    monitor: tuple[str, str] = ("loss", "min")
 
 
 @dataclass(frozen=True)
@@ -105,10 +116,12 @@ class PretrainedSpec:
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A dataset adapter: ``build(root, split, **options)`` returns a ``facezoo.data.FaceDataset``.
+    """A dataset adapter: ``build(data_root, split, **options)`` returns a ``facezoo.data.FaceDataset``.
 
-    ``root`` is the folder under the data root (``FACEZOO_DATA``) the adapter reads, ``splits``
-    the split names it accepts.
+    ``data_root`` is the folder holding all datasets (``FACEZOO_DATA``); ``splits`` are the split
+    names the adapter accepts. ``evaluate(model, dataset, batch_size) -> dict`` replaces the
+    task's metrics for test protocols that are not per-image (e.g. verification pairs);
+    ``baselines`` are published numbers (``facezoo.cards.Baseline``) shown beside facezoo's own.
 
     Example:
         >>> DatasetSpec("toy", task="beauty", build=print, splits=("train",)).splits
@@ -121,6 +134,8 @@ class DatasetSpec:
     splits: tuple[str, ...] = ()
     summary: str = ""
     license: str = ""
+    evaluate: Callable[..., dict] | None = None
+    baselines: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)
