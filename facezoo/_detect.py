@@ -1,4 +1,8 @@
-"""Run a registered face detector and turn its detections into :class:`~facezoo.results.Face`."""
+"""Run a registered face detector and turn its detections into :class:`~facezoo.results.Face`.
+
+This module is also the built-in plugin (entry point ``mtcnn``) that registers facezoo's MTCNN,
+the detector every built-in task names in ``preprocess.detector``.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,20 @@ import functools
 import numpy as np
 
 from . import _plugins
+from .hookspecs import hookimpl
+from .registry import DetectorSpec
 from .results import Face
+
+
+def _build_mtcnn():
+    from .detection import MTCNN
+
+    return MTCNN.from_pretrained()
+
+
+@hookimpl
+def facezoo_register_detectors(register):
+    register(DetectorSpec("mtcnn", build=_build_mtcnn, summary="MTCNN with five landmarks (weights ship with facezoo)"))
 
 
 @functools.lru_cache(maxsize=4)
