@@ -1,0 +1,246 @@
+"""Plugin discovery through entry points, the environment switches, broken and clashing plugins,
+and each hook of facezoo.hookspecs exercised through a plugin registered by hand."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import types
+import uuid
+
+import numpy as np
+import pytest
+from conftest import ASSETS, FACES
+
+import facezoo
+from facezoo import _plugins
+from facezoo._detect import detect_faces
+from facezoo._images import load_image
+from facezoo.detection import Detection, FaceDetector
+
+BUILT_IN = {"age-gender", "beauty", "expression", "identity", "keypoints", "mtcnn"}
+ALL_HOOKS = ("facezoo_register_datasets", "facezoo_register_detectors", "facezoo_register_models", "facezoo_register_tasks")
+
+
+@pytest.fixture(autouse=True)
+def fresh_plugins():
+    """Every test starts and ends with plugins loaded afresh from the environment."""
+    _plugins.reset()
+    yield
+    _plugins.reset()
+
+
+def install_distribution(tmp_path, monkeypatch, dist: str, entry_name: str, source: str) -> None:
+    """Put a real distribution (dist-info with a ``facezoo`` entry point) and its module on sys.path."""
+    module = f"fake_plugin_{uuid.uuid4().hex[:8]}"
+    site = tmp_path / "site"
+    info = site / f"{dist.replace('-', '_')}-1.2.3.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.2.3\n")
+    (info / "entry_points.txt").write_text(f"[facezoo]\n{entry_name} = {module}\n")
+    (site / f"{module}.py").write_text(textwrap.dedent(source))
+    monkeypatch.syspath_prepend(str(site))
+
+
+def test_entry_points_are_discovered_with_their_distribution():
+    plugins = {p.name: p for p in facezoo.list_plugins()}
+    assert BUILT_IN | {"glasses"} <= set(plugins), "is the example plugin installed? pip install ./docs/example_plugin"
+    for name in BUILT_IN:
+        assert (plugins[name].distribution, plugins[name].version) == ("facezoo", facezoo.__version__)
+    assert "facezoo_register_tasks" in plugins["beauty"].hooks
+    assert plugins["mtcnn"].hooks == ("facezoo_register_detectors",)
+    glasses = plugins["glasses"]
+    assert (glasses.distribution, glasses.version, glasses.hooks) == ("facezoo-glasses", "0.1.0", ALL_HOOKS)
+    assert json.loads(json.dumps(glasses.to_dict()))["hooks"] == list(ALL_HOOKS)
+    assert _plugins.registry().owner("task", "glasses") == "glasses"
+
+
+def test_allow_list_loads_only_the_named_plugins(monkeypatch):
+    monkeypatch.setenv("FACEZOO_PLUGINS", "beauty, glasses")
+    assert facezoo.list_tasks() == ["beauty", "glasses"]
+    assert [p.name for p in facezoo.list_plugins()] == ["beauty", "glasses"]
+
+
+def test_autoload_off_loads_nothing_until_registered_by_hand(monkeypatch):
+    import facezoo_beauty
+
+    monkeypatch.setenv("FACEZOO_DISABLE_PLUGIN_AUTOLOAD", "1")
+    assert facezoo.list_tasks() == [] and facezoo.list_plugins() == []
+    with pytest.raises(facezoo.UnknownNameError, match="No task is registered"):
+        facezoo.load("beauty", "test_resnet", pretrained=False)
+    facezoo.register_plugin(facezoo_beauty, name="beauty")
+    assert facezoo.list_tasks() == ["beauty"]
+    assert facezoo.list_plugins()[0].distribution == "(registered by hand)"
+    facezoo.unregister_plugin("beauty")
+    assert facezoo.list_tasks() == []
+
+
+def test_a_plugin_that_fails_to_import_is_a_warning_naming_its_distribution(tmp_path, monkeypatch):
+    install_distribution(tmp_path, monkeypatch, "facezoo-broken", "broken", "import a_module_that_does_not_exist\n")
+    with pytest.warns(RuntimeWarning, match=r"plugin 'broken' from distribution 'facezoo-broken' failed to load.*ModuleNotFoundError"):
+        tasks = facezoo.list_tasks()
+    assert {"beauty", "glasses"} <= set(tasks)
+    assert "broken" not in [p.name for p in facezoo.list_plugins()]
+    model = facezoo.load("beauty", "test_resnet", pretrained=False)
+    assert model.predict(FACES[0], detect=False)[0].trained is False
+
+
+def test_a_third_party_distribution_registering_a_taken_name_names_both_plugins(tmp_path, monkeypatch):
+    install_distribution(
+        tmp_path,
+        monkeypatch,
+        "facezoo-clash",
+        "clash",
+        """
+        import facezoo_beauty
+        from facezoo import hookimpl
+
+        @hookimpl
+        def facezoo_register_tasks(register):
+            facezoo_beauty.facezoo_register_tasks(register)
+        """,
+    )
+    with pytest.raises(facezoo.PluginError, match=r"task 'beauty' is registered twice: by plugin '(beauty|clash)' and by plugin '(clash|beauty)'.*FACEZOO_PLUGINS"):
+        facezoo.list_tasks()
+    monkeypatch.setenv("FACEZOO_PLUGINS", "beauty,clash")
+    _plugins.reset()
+    with pytest.raises(facezoo.PluginError):
+        facezoo.list_tasks()
+    monkeypatch.setenv("FACEZOO_PLUGINS", "beauty,glasses")
+    _plugins.reset()
+    assert facezoo.list_tasks() == ["beauty", "glasses"]
+
+
+def test_a_duplicate_registered_by_hand_is_refused_and_rolled_back():
+    class Clash:
+        @facezoo.hookimpl
+        def facezoo_register_tasks(self, register):
+            register(facezoo.TaskSpec(name="glasses", summary="again", build_head=print, build_loss=print, postprocess=print))
+
+    with pytest.raises(facezoo.PluginError, match="'glasses' is registered twice: by plugin 'glasses' and by plugin 'my-clash'"):
+        facezoo.register_plugin(Clash(), name="my-clash")
+    assert "my-clash" not in [p.name for p in facezoo.list_plugins()]
+    assert facezoo.load("glasses", "test_resnet", pretrained=False).task.summary != "again"
+
+
+def test_plugins_import_no_torch():
+    code = "import sys, facezoo; facezoo.list_tasks(); facezoo.list_models(); facezoo.list_plugins(); print(sorted(m for m in ('torch', 'timm') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+# --- each hook, through a plugin registered by hand -------------------------------------------------
+
+
+def _toy_task(detector: str | None = None) -> facezoo.TaskSpec:
+    """A one-number regression task built from facezoo.heads (a plugin's simplest possible task)."""
+    from facezoo_beauty import BeautyResult
+
+    def build_head(num_features, **_):
+        from facezoo.heads import linear_head
+
+        return linear_head(num_features, 1)
+
+    def postprocess(outputs, crops, config):
+        return [BeautyResult(score=float(v)) for v in outputs[:, 0].tolist()]
+
+    return facezoo.TaskSpec(
+        name="toy",
+        summary="a test task",
+        build_head=build_head,
+        build_loss=lambda **_: None,
+        postprocess=postprocess,
+        preprocess=facezoo.Preprocess(input_size=(32, 32), detector=detector),
+    )
+
+
+def test_facezoo_register_tasks_adds_a_task_that_loads_and_predicts():
+    plugin = types.SimpleNamespace(facezoo_register_tasks=facezoo.hookimpl(lambda register: register(_toy_task())))
+    facezoo.register_plugin(plugin, name="toy-plugin")
+    assert "toy" in facezoo.list_tasks()
+    model = facezoo.load("toy", "test_resnet", pretrained=False)
+    assert model.config.preprocess.input_size == (32, 32)
+    assert [type(r).__name__ for r in model.predict(FACES[0])] == ["BeautyResult"]
+
+
+def test_facezoo_register_models_makes_a_local_model_loadable_by_id(tmp_path):
+    facezoo.register_plugin(types.SimpleNamespace(facezoo_register_tasks=facezoo.hookimpl(lambda register: register(_toy_task()))), name="toy-task")
+    trained = facezoo.load("toy", "test_resnet", pretrained=False)
+    trained.save_pretrained(tmp_path / "toy-weights")
+
+    def register_models(register):
+        register(facezoo.PretrainedSpec("toy/test_resnet.local", source=str(tmp_path / "toy-weights"), default=True))
+
+    facezoo.register_plugin(types.SimpleNamespace(facezoo_register_models=facezoo.hookimpl(register_models)), name="toy-models")
+    assert facezoo.list_models("toy/*") == ["toy/test_resnet.local"]
+    assert facezoo.list_models(task="toy", pretrained=True) == ["toy/test_resnet.local"]
+    expected = trained.predict(FACES[0])[0].score
+    assert facezoo.load("toy/test_resnet.local").predict(FACES[0])[0].score == expected
+    assert facezoo.load("toy").predict(FACES[0])[0].score == expected  # the default model of the task
+
+
+def test_facezoo_register_datasets_adds_an_adapter(tmp_path):
+    import facezoo.data
+
+    def build(data_root, split):
+        return facezoo.data.image_folder(data_root / "toy" / split, task="toy", split=split)
+
+    plugin = types.SimpleNamespace(
+        facezoo_register_datasets=facezoo.hookimpl(lambda register: register(facezoo.DatasetSpec("toy-faces", task="toy", build=build, splits=("train",))))
+    )
+    facezoo.register_plugin(plugin, name="toy-data")
+    for cls, image in (("a", "portrait.jpg"), ("b", "group.jpg")):
+        (tmp_path / "toy" / "train" / cls).mkdir(parents=True)
+        (tmp_path / "toy" / "train" / cls / image).write_bytes((ASSETS / image).read_bytes())
+    assert facezoo.data.list_datasets(task="toy") == ["toy-faces"]
+    dataset = facezoo.data.load_dataset("toy-faces", "train", root=tmp_path)
+    assert (len(dataset), dataset.labels, [s.target for s in dataset.samples]) == (2, ("a", "b"), [0, 1])
+
+
+def test_the_example_plugins_dataset_adapter(tmp_path):
+    import facezoo.data
+
+    for label, images in (("no_glasses", FACES[:2]), ("glasses", FACES[2:3])):
+        folder = tmp_path / "glasses" / "val" / label
+        folder.mkdir(parents=True)
+        for image in images:
+            (folder / image.name).write_bytes(image.read_bytes())
+    (tmp_path / "glasses" / "val" / "glasses" / "notes.txt").write_text("not an image")
+    dataset = facezoo.data.load_dataset("glasses-folder", "val", root=tmp_path)
+    assert dataset.labels == ("no_glasses", "glasses") and [s.target for s in dataset.samples] == [0, 0, 1]
+    with pytest.raises(facezoo.DatasetError, match=r"glasses/train is missing"):
+        facezoo.data.load_dataset("glasses-folder", "train", root=tmp_path)
+
+
+class FixedBox(FaceDetector):
+    """A detector that always finds the same face (to check how predict uses a detector)."""
+
+    name = "fixed-box"
+
+    def detect(self, images):
+        return [[Detection((10.0, 20.0, 90.0, 110.0), 0.9, ((30, 50), (70, 50), (50, 70), (35, 90), (65, 90)))] for _ in images]
+
+
+def test_facezoo_register_detectors_adds_a_detector_predict_uses():
+    name = f"fixed-box-{uuid.uuid4().hex[:6]}"  # detectors are built once per process and name
+    plugin = types.SimpleNamespace(
+        facezoo_register_tasks=facezoo.hookimpl(lambda register: register(_toy_task(detector=name))),
+        facezoo_register_detectors=facezoo.hookimpl(lambda register: register(facezoo.DetectorSpec(name, build=FixedBox))),
+    )
+    facezoo.register_plugin(plugin, name="toy-detector")
+    model = facezoo.load("toy", "test_resnet", pretrained=False)
+    [[a], [b]] = model.predict([FACES[0], np.asarray(load_image(FACES[1]))])
+    assert a.face.box == b.face.box == (10.0, 20.0, 90.0, 110.0)
+    assert a.to_dict()["face"]["landmarks"][0] == [30.0, 50.0]
+    assert [r.face for r in model.predict(FACES[0], detect=False)] == [None]
+
+
+def test_the_example_plugins_detector_keeps_the_largest_face():
+    model = facezoo.load("glasses", "test_resnet", pretrained=False)
+    group = ASSETS / "group.jpg"
+    everyone = detect_faces("mtcnn", [load_image(group)])[0]
+    assert len(everyone) == 2
+    [result] = model.predict(group)
+    assert result.face == max(everyone, key=lambda f: f.width * f.height)
