@@ -42,6 +42,9 @@ _LAZY = {
     "FaceTransform": "._preprocess",
     "push_directory": "._hub",
     "push_to_hub": "._hub",
+    "train": "._train",
+    "evaluate": "._evaluate",
+    "EvalReport": "._evaluate",
 }
 
 
@@ -62,5 +65,5 @@ __all__ = [
     "FacezooError", "HubError", "InputError", "MissingExtraError", "ModelConfig", "PluginError", "PluginInfo",
     "Preprocess", "PretrainedSpec", "TaskSpec", "UnknownNameError", "WeightsError", "__version__", "hookimpl",
     "list_models", "list_plugins", "list_tasks", "load", "new_config", "push_directory", "push_to_hub",
-    "register_plugin", "unregister_plugin",
+    "register_plugin", "unregister_plugin", "train", "evaluate", "EvalReport",
 ]

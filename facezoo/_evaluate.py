@@ -52,22 +52,6 @@ class EvalReport:
         return hi, lo, values[hi] - values[lo]
 
 
-@torch.inference_mode()
-def run_model(model, images: torch.Tensor, batch_size: int = 128) -> torch.Tensor:
-    """Raw outputs for uint8 ``N×H×W×3`` face arrays, prepared by ``model.transform``."""
-    was_training = model.training
-    model.eval()
-    outputs = []
-    try:
-        for start in range(0, len(images), batch_size):
-            batch = model.transform.normalize(images[start : start + batch_size])
-            batch = batch.to(model.device, memory_format=torch.channels_last)
-            outputs.append(model(batch).float().cpu())
-    finally:
-        model.train(was_training)
-    return torch.cat(outputs)
-
-
 def _subset(dataset: FaceDataset, limit: int | None, seed: int = 0) -> FaceDataset:
     if limit is None or limit >= len(dataset):
         return dataset
@@ -103,7 +87,7 @@ def evaluate(
         raise ValueError(f"task {task.name!r} defines no per-image metrics; evaluate it on a dataset with its own protocol")
     dataset = _subset(dataset, limit)
     images, targets = face_arrays(dataset, model.transform, task, progress=False)
-    outputs = run_model(model, images, batch_size)
+    outputs = model.forward_faces(images, batch_size)
     metrics = task.metrics(outputs, targets, model.config)
     groups = {}
     group_names = dataset.groups

@@ -54,6 +54,23 @@ class FaceModel(nn.Module):
         """Raw task outputs for a normalised ``N×3×H×W`` batch (use this for training)."""
         return self.head(self.backbone(images))
 
+    @torch.inference_mode()
+    def forward_faces(self, faces: torch.Tensor, batch_size: int = 128) -> Any:
+        """Raw outputs (on the CPU) for uint8 ``N×H×W×3`` faces already at the input size.
+
+        This is what evaluation runs on cached face arrays (``facezoo.data.arrays``).
+        """
+        was_training = self.training
+        self.eval()
+        outputs = []
+        try:
+            for start in range(0, len(faces), batch_size):
+                batch = self.transform.normalize(faces[start : start + batch_size])
+                outputs.append(self(batch.to(self.device, memory_format=torch.channels_last)).float().cpu())
+        finally:
+            self.train(was_training)
+        return torch.cat(outputs)
+
     def detect(self, images: list) -> list[list[Face]]:
         """Faces found by the model's detector in each RGB PIL image."""
         from ._detect import detect_faces

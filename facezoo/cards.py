@@ -55,6 +55,11 @@ class CardInfo:
     groups: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
+def _slug(text: str) -> str:
+    """A YAML-friendly licence name from the terms text (the full text goes into the card body)."""
+    return "-".join("".join(c if c.isalnum() else " " for c in text.split(":")[0].lower()).split()) + "-terms"
+
+
 def _table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -80,7 +85,8 @@ def model_card(config: ModelConfig, info: CardInfo | None = None) -> str:
     ]
     data = ModelCardData(
         library_name="facezoo",
-        license=config.license or "other",
+        license="other" if config.license else "apache-2.0",
+        license_name=_slug(config.license) if config.license else None,
         datasets=list(config.datasets) or None,
         tags=["facezoo", "face", config.task, config.backbone],
         model_name=config.model_id,
@@ -105,6 +111,8 @@ def model_card(config: ModelConfig, info: CardInfo | None = None) -> str:
         f"{pre.interpolation}, {'grayscale, ' if pre.grayscale else ''}mean {pre.mean}, std {pre.std}. "
         "Stored in config.json and applied identically in training, evaluation and inference."
     )
+    if config.license:
+        parts.append(f"## Licence\nThese weights were trained on data with these terms: {config.license}.")
     for title, text in (
         ("Intended use", info.intended_use),
         ("Limitations", info.limitations),

@@ -4,6 +4,8 @@
     facezoo predict TASK IMAGE... [--backbone B] [--untrained] [--no-detect] [--json]
     facezoo info MODEL [--json]
     facezoo push DIR REPO_ID [--branch B] [--tag T]
+    facezoo train TASK --dataset D --output DIR [--backbone B] [--finetune-epochs N] ...
+    facezoo eval MODEL --dataset D [--split S] [--limit N] [--json]
 """
 
 from __future__ import annotations
@@ -116,6 +118,41 @@ def _cmd_push(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from ._train import TrainSettings, train
+
+    options = {}
+    for f in dataclasses.fields(TrainSettings):
+        if f.name in ("task", "dataset"):
+            continue
+        value = getattr(args, f.name, None)
+        if value is not None:
+            options[f.name] = tuple(value) if f.name == "input_size" else value
+    if isinstance(options.get("head"), str):
+        options["head"] = json.loads(options["head"])
+    output = train(args.task, args.dataset, output_dir=args.output, data_root=args.data, stop_after=args.stop_after, **options)
+    print(f"model written to {output}")
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    import facezoo
+
+    model = facezoo.load(args.model)
+    report = facezoo.evaluate(model, args.dataset, args.split, data_root=args.data, limit=args.limit)
+    if args.json:
+        _print_json(report.to_dict())
+        return 0
+    print(f"{report.model} on {report.dataset}/{report.split} ({report.protocol}, n={report.count})")
+    for key, value in report.metrics.items():
+        print(f"  {key}: {value:.4f}")
+    for group, metrics in report.groups.items():
+        print(f"  [{group}] " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -152,6 +189,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tag")
     p.add_argument("--message")
     p.set_defaults(func=_cmd_push)
+
+    p = sub.add_parser("train", help="train a model on a registered dataset (two stages, resumable)")
+    p.add_argument("task")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--output", required=True, help="model directory to write (re-run to resume)")
+    p.add_argument("--data", help="data root (default: $FACEZOO_DATA)")
+    p.add_argument("--backbone")
+    for name in ("train-split", "val-split", "test-split", "test-dataset", "init", "tag"):
+        p.add_argument(f"--{name}")
+    for name in ("head-epochs", "finetune-epochs", "batch-size", "seed", "limit", "stop-after"):
+        p.add_argument(f"--{name}", type=int)
+    for name in ("head-lr", "finetune-lr", "weight-decay", "val-fraction"):
+        p.add_argument(f"--{name}", type=float)
+    p.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"))
+    p.add_argument("--head", help='head arguments as JSON, e.g. \'{"bins": 5}\'')
+    p.add_argument("--no-augment", dest="augment", action="store_false", default=None)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a model on a dataset split")
+    p.add_argument("model", help="task, model id, hf-hub:org/name[@rev] or a model directory")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--split", default="test")
+    p.add_argument("--data", help="data root (default: $FACEZOO_DATA)")
+    p.add_argument("--limit", type=int, help="evaluate a fixed random subset of this many samples")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_eval)
     return parser
 
 

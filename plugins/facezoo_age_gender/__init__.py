@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from facezoo import FaceResult, Preprocess, TaskSpec, hookimpl
+from facezoo import DatasetSpec, FaceResult, Preprocess, TaskSpec, hookimpl
 
 LABELS = ("male", "female")  # UTKFace: 0 = male, 1 = female
 AGE_SCALE = 50.0  # the head predicts age / AGE_SCALE, keeping its output near unit scale
@@ -51,6 +51,31 @@ def metrics(outputs, targets, config) -> dict[str, float]:
         "age_mae": float((age - targets[:, 0]).abs().mean()),
         "gender_accuracy": float((gender == targets[:, 1]).float().mean()),
     }
+
+
+@hookimpl
+def facezoo_register_datasets(register):
+    from facezoo.cards import Baseline
+
+    from . import data
+
+    chapter = "Springer chapter doi:10.1007/978-981-16-1092-9_25 (secondary mirror), read in docs/anchors.md"
+    note = "different split (stratified 80/10/10), for orientation only"
+    register(
+        DatasetSpec(
+            "utkface",
+            task="age-gender",
+            build=data.build,
+            splits=("train", "val", "test"),
+            summary="UTKFace aligned & cropped: age, gender, race in file names; bundle's fixed 70/10/20 split",
+            license=data.LICENSE,
+            baselines=(
+                Baseline("SENet50 features", "age_mae", 4.58, chapter, note),
+                Baseline("SENet50 features", "gender_accuracy", 0.9494, chapter, note + "; column read as gender accuracy"),
+                Baseline("ResNet50 (quoted in the same chapter)", "age_mae", 9.66, chapter, "10% test sets, for orientation only"),
+            ),
+        )
+    )
 
 
 @hookimpl

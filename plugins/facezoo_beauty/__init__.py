@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from facezoo import FaceResult, Preprocess, TaskSpec, hookimpl
+from facezoo import DatasetSpec, FaceResult, Preprocess, TaskSpec, hookimpl
 
 LOW, HIGH = 1.0, 5.0
 
@@ -56,6 +56,32 @@ def metrics(outputs, targets, config) -> dict[str, float]:
 
 
 @hookimpl
+def facezoo_register_datasets(register):
+    from facezoo.cards import Baseline
+
+    from . import data
+
+    source = "ComboLoss README (lucasxlu/ComboLoss @006c2f47), read in docs/anchors.md"
+    register(
+        DatasetSpec(
+            "scut-fbp5500",
+            task="beauty",
+            build=data.build,
+            splits=data.SPLITS,
+            summary="SCUT-FBP5500: 5,500 faces, mean of 60 raters' 1–5 scores; 60/40 split and 5 folds",
+            license=data.LICENSE,
+            baselines=(
+                Baseline("ComboLoss SEResNeXt50", "pc", 0.9117, source, "60/40 split, best row"),
+                Baseline("SEResNeXt50 + L1 (ComboLoss ablation)", "pc", 0.9012, source, "60/40 split"),
+                Baseline("ComboNet ResNet18", "pc", 0.9041, source, "60/40 split"),
+                Baseline("ComboLoss SEResNeXt50", "mae", 0.2126, source, "60/40 split"),
+                Baseline("ComboLoss SEResNeXt50", "rmse", 0.2813, source, "60/40 split"),
+            ),
+        )
+    )
+
+
+@hookimpl
 def facezoo_register_tasks(register):
     register(
         TaskSpec(
@@ -68,5 +94,6 @@ def facezoo_register_tasks(register):
             preprocess=Preprocess(input_size=(128, 128), crop="box", margin=0.3),
             head={"mode": "distribution", "bins": 101, "dropout": 0.2},
             default_backbone="efficientnet_lite0",
+            monitor=("pc", "max"),
         )
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from facezoo import FaceResult, Preprocess, TaskSpec, hookimpl
+from facezoo import DatasetSpec, FaceResult, Preprocess, TaskSpec, hookimpl
 
 LABELS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 
@@ -49,6 +49,31 @@ def metrics(outputs, targets, config) -> dict[str, float]:
 
 
 @hookimpl
+def facezoo_register_datasets(register):
+    from facezoo.cards import Baseline
+
+    from . import data
+
+    rmn = "phamquiluan/ResidualMaskingNetwork README @04eef006, read in docs/anchors.md"
+    register(
+        DatasetSpec(
+            "fer2013",
+            task="expression",
+            build=data.build,
+            splits=tuple(data.FOLDERS),
+            summary="FER2013: 48×48 gray faces, 7 expressions; train = Training, val = PublicTest, test = PrivateTest",
+            license=data.LICENSE,
+            baselines=(
+                Baseline("VGGNet, tuned (Khaireddin & Chen 2021)", "accuracy", 0.7328, "arXiv:2105.03588 abstract", "PrivateTest, single network"),
+                Baseline("Residual Masking Network (Pham et al., ICPR 2020)", "accuracy", 0.7414, rmn, "PrivateTest, single network"),
+                Baseline("ResNet34 (same README)", "accuracy", 0.7242, rmn, "PrivateTest"),
+                Baseline("VGG19 (same README)", "accuracy", 0.7080, rmn, "PrivateTest"),
+            ),
+        )
+    )
+
+
+@hookimpl
 def facezoo_register_tasks(register):
     register(
         TaskSpec(
@@ -62,5 +87,6 @@ def facezoo_register_tasks(register):
             head={"num_classes": len(LABELS), "dropout": 0.3, "class_weights": None, "label_smoothing": 0.0},
             labels=LABELS,
             default_backbone="efficientnet_lite0",
+            monitor=("accuracy", "max"),
         )
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from facezoo import FaceResult, Preprocess, TaskSpec, hookimpl
+from facezoo import DatasetSpec, FaceResult, Preprocess, TaskSpec, hookimpl
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,75 @@ def build_loss(num_classes: int | None = None, embedding_dim: int = 128, loss: s
 
 def postprocess(outputs, crops, config) -> list[IdentityResult]:
     return [IdentityResult(embedding=[round(float(v), 6) for v in row]) for row in outputs.float().cpu()]
+
+
+def evaluate_pairs(model, dataset, batch_size: int = 128, limit: int | None = None) -> dict:
+    """LFW-style verification: 10-fold accuracy (threshold fitted on 9 folds) and TAR at FAR 1e-3.
+
+    ``limit`` keeps the first ``limit // folds`` pairs of each fold (same and different pairs alike).
+    """
+    import numpy as np
+    import torch
+
+    from facezoo.data.arrays import face_arrays
+
+    from .verification import verification_report
+
+    pairs = dataset.extra["pairs"]
+    protocol = "View 2, 10 folds, pre-cropped"
+    if limit is not None and limit < len(pairs):
+        per_fold = max(2, limit // dataset.extra["folds"])
+        by_fold: dict[int, list] = {}
+        for pair in pairs:
+            by_fold.setdefault(pair[3], []).append(pair)
+        pairs = [p for fold in by_fold.values() for p in (fold[: per_fold // 2] + fold[len(fold) // 2 : len(fold) // 2 + per_fold // 2])]
+        protocol += f", subset of {len(pairs)} pairs"
+    used = sorted({i for p in pairs for i in p[:2]})
+    remap = {old: new for new, old in enumerate(used)}
+    subset = dataset.subset(used)
+    images, _ = face_arrays(subset, model.transform, model.task, progress=False)
+    embeddings = torch.nn.functional.normalize(model.forward_faces(images, batch_size), dim=1).numpy()
+    report = verification_report(np.asarray(embeddings), [(remap[a], remap[b], same, fold) for a, b, same, fold in pairs])
+    return {**report, "protocol": protocol}
+
+
+@hookimpl
+def facezoo_register_datasets(register):
+    from facezoo.cards import Baseline
+
+    from . import data
+
+    anchors = "read in docs/anchors.md"
+    for name, summary in (("celeba", "CelebA subset: 200 identities × 30 aligned 80 px crops (LFW-disjoint)"),
+                          ("bollywood", "31 Bollywood actors × 30 64 px crops (LFW names removed)")):
+        register(DatasetSpec(name, task="identity", build=data.build_people(name), splits=("train",), summary=summary, license=data.LICENSES[name]))
+    register(
+        DatasetSpec(
+            "fewshot-five",
+            task="identity",
+            build=data.build_fewshot,
+            splits=("train", "val"),
+            summary="5 Celebrity Faces: whole photos of 5 people, for the enrol-a-few-photos demo (never for training)",
+            license=data.LICENSES["fewshot-five"],
+        )
+    )
+    register(
+        DatasetSpec(
+            "lfw",
+            task="identity",
+            build=data.build_lfw,
+            splits=("view2",),
+            summary="LFW View 2: 6,000 pairs in 10 folds (verification test protocol only)",
+            license=data.LICENSES["lfw"],
+            evaluate=evaluate_pairs,
+            baselines=(
+                Baseline("DeepFace (Taigman et al., CVPR 2014)", "accuracy", 0.9735, anchors, "trained on 4M external faces"),
+                Baseline("FaceNet (Schroff et al., CVPR 2015)", "accuracy", 0.9963, anchors, "200M external faces"),
+                Baseline("MobileFaceNet (Chen et al., 2018)", "accuracy", 0.9955, anchors, "MS-Celeb-1M"),
+                Baseline("facenet Inception-ResNet-v1, CASIA-WebFace", "accuracy", 0.9905, anchors, "10k identities"),
+            ),
+        )
+    )
 
 
 @hookimpl

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from facezoo import FaceResult, Preprocess, TaskSpec, hookimpl
+from facezoo import DatasetSpec, FaceResult, Preprocess, TaskSpec, hookimpl
 
 NUM_POINTS = 68
 OUTER_EYE_CORNERS = (36, 45)
@@ -82,6 +82,46 @@ def metrics(outputs, targets, config) -> dict[str, float]:
     }
 
 
+def encode_target(points, crop):
+    """Image-pixel points (68×2) → coordinates normalised to [-1, 1] over the face crop (136,)."""
+    import numpy as np
+
+    matrix = crop.crop_to_image
+    inverse = np.linalg.inv(matrix[:, :2])
+    in_crop = (np.asarray(points, dtype=np.float64) - matrix[:, 2]) @ inverse.T
+    width, height = crop.image.size
+    return (in_crop / np.array([width, height]) * 2.0 - 1.0).reshape(-1).astype(np.float32)
+
+
+def augment_targets(targets, flip, theta):
+    """Move normalised points with a horizontal flip (mirrored indices) and an affine_grid move."""
+    import torch
+
+    points = targets.view(-1, NUM_POINTS, 2)
+    mirrored = points[:, list(FLIP_INDEX)] * points.new_tensor([-1.0, 1.0])
+    points = torch.where(flip[:, None, None], mirrored, points)
+    # affine_grid samples the input at theta·[x_out, 1]; a point moves to A⁻¹(p − t).
+    inverse = torch.linalg.inv(theta[:, :, :2].float())
+    points = torch.einsum("nij,nkj->nki", inverse, points - theta[:, None, :, 2].float())
+    return points.reshape(targets.shape)
+
+
+@hookimpl
+def facezoo_register_datasets(register):
+    from . import data
+
+    register(
+        DatasetSpec(
+            "p1-keypoints",
+            task="keypoints",
+            build=data.build,
+            splits=("train", "test"),
+            summary="Udacity P1: YouTube Faces frames with 68 iBUG points (no published baseline on this split)",
+            license=data.LICENSE,
+        )
+    )
+
+
 @hookimpl
 def facezoo_register_tasks(register):
     register(
@@ -95,5 +135,8 @@ def facezoo_register_tasks(register):
             preprocess=Preprocess(input_size=(96, 96), crop="box", margin=0.25),
             head={"dropout": 0.1, "beta": 0.02},
             default_backbone="efficientnet_lite0",
+            encode_target=encode_target,
+            augment_targets=augment_targets,
+            monitor=("nme", "min"),
         )
     )
