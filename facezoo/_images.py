@@ -94,6 +94,8 @@ def _tensor_to_array(tensor: Any, name: str) -> np.ndarray:
 
     t = tensor.detach().cpu()
     if t.dtype.is_floating_point:
+        if not bool(torch.isfinite(t).all()):
+            raise InputError(f"{name}: float tensor with values that are not finite (NaN or inf); pass RGB in [0, 1].")
         lo, hi = float(t.min()), float(t.max())
         if lo < 0.0 or hi > 1.0:
             raise InputError(

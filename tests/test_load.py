@@ -1,0 +1,111 @@
+"""facezoo.load and the listings: names, closest matches, missing weights, strict loading."""
+
+from __future__ import annotations
+
+import json
+import types
+
+import pytest
+import torch
+from conftest import FACES
+from safetensors.torch import load_file, save_file
+
+import facezoo
+from facezoo import _plugins
+
+
+def test_unknown_task_names_the_closest_match_and_the_choices():
+    with pytest.raises(facezoo.UnknownNameError, match=r"unknown task 'beuty'\. Did you mean 'beauty'\? Valid: age-gender, beauty, .*list_tasks"):
+        facezoo.load("beuty")
+
+
+def test_unknown_model_names_the_closest_match():
+    with pytest.raises(facezoo.UnknownNameError, match=r"unknown model 'glasses/mobilenetv3_small_100\.v2'\. Did you mean 'glasses/mobilenetv3_small_100\.v1'\?"):
+        facezoo.load("glasses/mobilenetv3_small_100.v2")
+
+
+def test_unknown_backbone_names_close_timm_models():
+    with pytest.raises(facezoo.UnknownNameError, match=r"unknown backbone 'resnet181'\. Did you mean 'resnet18'\?.*timm"):
+        facezoo.load("beauty", "resnet181", pretrained=False)
+
+
+def test_unknown_head_argument_lists_the_valid_ones():
+    with pytest.raises(facezoo.FacezooError, match=r"task 'beauty' has no head arguments \['binz'\]; valid: \['bins', 'dropout', 'mode'\]"):
+        facezoo.load("beauty", "test_resnet", pretrained=False, binz=5)
+
+
+def test_head_arguments_change_an_untrained_head():
+    model = facezoo.load("beauty", "test_resnet", pretrained=False, bins=5)
+    assert model.config.head["bins"] == 5 and len(model.predict(FACES[0], detect=False)[0].distribution) == 5
+
+
+@pytest.fixture
+def task_without_weights():
+    """A task no plugin registers weights for (the five built-in tasks may get some)."""
+    from facezoo_glasses import build_head, build_loss, postprocess
+
+    spec = facezoo.TaskSpec(name="no-weights", summary="test", build_head=build_head, build_loss=build_loss, postprocess=postprocess, labels=("a", "b"))
+    facezoo.register_plugin(types.SimpleNamespace(facezoo_register_tasks=facezoo.hookimpl(lambda register: register(spec))), name="no-weights")
+    yield "no-weights"
+    facezoo.unregister_plugin("no-weights")
+
+
+def test_pretrained_without_registered_weights_says_how_to_get_an_untrained_model(task_without_weights):
+    with pytest.raises(facezoo.WeightsError, match=r"no pretrained weights are registered for task 'no-weights'.*facezoo\.load\('no-weights', pretrained=False\)"):
+        facezoo.load(task_without_weights)
+    with pytest.raises(facezoo.WeightsError, match=r"with backbone 'test_resnet'.*facezoo\.load\('no-weights', 'test_resnet', pretrained=False\)"):
+        facezoo.load(task_without_weights, "test_resnet")
+    model = facezoo.load(task_without_weights, "test_resnet", pretrained=False)
+    assert model.config.trained is False and "UNTRAINED" in repr(model)
+
+
+def test_list_models_filters_by_wildcard_substring_and_task():
+    assert facezoo.list_models("glasses/*") == facezoo.list_models("mobilenetv3") == facezoo.list_models(task="glasses") == ["glasses/mobilenetv3_small_100.v1"]
+    assert facezoo.list_models("glasses/*", pretrained=True) == []  # not downloaded
+    with pytest.raises(facezoo.UnknownNameError, match="Did you mean 'glasses'"):
+        facezoo.list_models(task="glases")
+
+
+def test_new_config_uses_the_task_defaults():
+    config = facezoo.new_config("expression", "test_resnet")
+    assert config.labels[:2] == ("angry", "disgust") and config.preprocess.grayscale and not config.trained
+    assert facezoo.new_config("glasses").backbone == _plugins.registry().get("task", "glasses").default_backbone
+
+
+@pytest.fixture
+def saved(tmp_path):
+    facezoo.load("glasses", "test_resnet", pretrained=False).save_pretrained(tmp_path)
+    return tmp_path
+
+
+def test_missing_weight_keys_are_listed(saved):
+    state = load_file(saved / "model.safetensors")
+    state.pop("head.mlp.0.weight")
+    state["extra.weight"] = torch.zeros(1)
+    save_file(state, saved / "model.safetensors")
+    with pytest.raises(facezoo.WeightsError, match=r"missing keys \['head\.mlp\.0\.weight'\], unexpected keys \['extra\.weight'\]"):
+        facezoo.load(str(saved))
+
+
+def test_mismatched_shapes_are_listed(saved):
+    config = json.loads((saved / "config.json").read_text())
+    config["head"]["hidden"] = 64
+    (saved / "config.json").write_text(json.dumps(config))
+    with pytest.raises(facezoo.WeightsError, match=r"wrong shapes \['head\.mlp\.0\.bias', 'head\.mlp\.0\.weight', 'head\.mlp\.3\.weight'\]"):
+        facezoo.load(str(saved))
+
+
+def test_only_safetensors_are_loaded(saved):
+    (saved / "model.safetensors").unlink()
+    (saved / "pytorch_model.bin").write_bytes(b"a pickle facezoo must never load")
+    with pytest.raises(facezoo.WeightsError, match=r"has no model\.safetensors \(found \['README\.md', 'config\.json', 'pytorch_model\.bin'\]\); facezoo loads safetensors only"):
+        facezoo.load(str(saved))
+
+
+def test_corrupt_weights_and_configs_are_weights_errors(saved):
+    (saved / "model.safetensors").write_bytes(b"\x00" * 64)
+    with pytest.raises(facezoo.WeightsError, match="not a readable safetensors file"):
+        facezoo.load(str(saved))
+    (saved / "config.json").write_text('{"task": "glasses", "backbone": "test_resnet", "colour": "bgr"}')
+    with pytest.raises(facezoo.WeightsError, match=r"keys this facezoo version does not know: \['colour'\].*upgrade"):
+        facezoo.load(str(saved))
