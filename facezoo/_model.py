@@ -39,7 +39,10 @@ class FaceModel(nn.Module):
         self.config = config
         self.task = _plugins.registry().get("task", config.task)
         self.backbone = create_backbone(config.backbone)
-        self.head = self.task.build_head(self.backbone.num_features, **config.head)
+        # What the classifier-less backbone outputs: for some (MobileNetV3, GhostNet) a pre-logits
+        # layer makes that head_hidden_size, not num_features.
+        features = getattr(self.backbone, "head_hidden_size", None) or self.backbone.num_features
+        self.head = self.task.build_head(features, **config.head)
         self.transform = FaceTransform(config.preprocess)
 
     def extra_repr(self) -> str:
@@ -77,25 +80,39 @@ class FaceModel(nn.Module):
 
         return detect_faces(self.config.preprocess.detector, images)
 
-    def prepare(self, inputs: Any, *, detect: bool | None = None) -> tuple[list[FaceCrop], int, bool]:
-        """Load ``inputs`` and cut out their faces: (crops, number of images, single-image flag)."""
+    def prepare(
+        self, inputs: Any, *, detect: bool | None = None, faces: list[list[Face]] | None = None
+    ) -> tuple[list[FaceCrop], int, bool]:
+        """Load ``inputs`` and cut out their faces: (crops, number of images, single-image flag).
+
+        ``faces`` (one list per image) skips detection: :func:`facezoo.analyze` detects once
+        and hands the same faces to every model.
+        """
         items, single = as_batch(inputs)
         images = load_images(items)
-        if detect is None:
-            detect = self.config.preprocess.detector is not None
-        if detect and self.config.preprocess.detector is None:
-            raise InputError(f"model {self.config.model_id!r} names no detector; call predict(..., detect=False).")
-        faces = self.detect(images) if detect else [[None] for _ in images]
+        if faces is not None:
+            if len(faces) != len(images):
+                raise InputError(f"got faces for {len(faces)} images but {len(images)} images")
+        else:
+            if detect is None:
+                detect = self.config.preprocess.detector is not None
+            if detect and self.config.preprocess.detector is None:
+                raise InputError(f"model {self.config.model_id!r} names no detector; call predict(..., detect=False).")
+            faces = self.detect(images) if detect else [[None] for _ in images]
         crops = [self.transform.crop(img, face, i) for i, img in enumerate(images) for face in faces[i]]
         return crops, len(images), single
 
     @torch.inference_mode()
-    def predict(self, inputs: Any, *, batch_size: int = 32, detect: bool | None = None) -> list:
+    def predict(
+        self, inputs: Any, *, batch_size: int = 32, detect: bool | None = None, faces: list[list[Face]] | None = None
+    ) -> list:
         """Results for one image (a list, one per face) or for a list of images (a list of such lists).
 
         ``inputs``: a path, PIL image, ``H×W×3`` uint8 array, ``3×H×W`` tensor (uint8 or float in
         [0, 1]), or a list of these. ``detect=False`` treats each whole image as one face;
-        the default runs the model's detector when its config names one.
+        the default runs the model's detector when its config names one. ``faces`` (one list
+        per image) uses faces found earlier instead of detecting again. An image with no face
+        gives an empty list.
 
         Example:
             >>> model.predict(["a.jpg", "b.jpg"], detect=False)  # doctest: +SKIP
@@ -103,7 +120,7 @@ class FaceModel(nn.Module):
         """
         if batch_size < 1:
             raise InputError(f"batch_size must be at least 1, got {batch_size}")
-        crops, count, single = self.prepare(inputs, detect=detect)
+        crops, count, single = self.prepare(inputs, detect=detect, faces=faces)
         was_training = self.training
         self.eval()
         try:
