@@ -43,6 +43,9 @@ _LAZY = {
     "push_directory": "._hub",
     "push_to_hub": "._hub",
     "train": "._train",
+    "analyze": "._analyze",
+    "annotate": "._analyze",
+    "FaceAnalysis": "._analyze",
     "evaluate": "._evaluate",
     "EvalReport": "._evaluate",
 }
@@ -65,5 +68,5 @@ __all__ = [
     "FacezooError", "HubError", "InputError", "MissingExtraError", "ModelConfig", "PluginError", "PluginInfo",
     "Preprocess", "PretrainedSpec", "TaskSpec", "UnknownNameError", "WeightsError", "__version__", "hookimpl",
     "list_models", "list_plugins", "list_tasks", "load", "new_config", "push_directory", "push_to_hub",
-    "register_plugin", "unregister_plugin", "train", "evaluate", "EvalReport",
+    "register_plugin", "unregister_plugin", "train", "evaluate", "EvalReport", "analyze", "annotate", "FaceAnalysis",
 ]

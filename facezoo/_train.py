@@ -392,6 +392,39 @@ def train(
     return output
 
 
+def export(run_dir: str | Path, target_dir: str | Path, *, half: bool = True, data_root: str | None = None, smoke_limit: int = 300) -> Path:
+    """Write a finished run's model as it will ship, with its card measured on the shipped weights.
+
+    ``half=True`` stores float16 weights; the evaluation runs on exactly those (cast back to
+    float32), on the whole test split and on a fixed subset of ``smoke_limit`` samples that CI
+    re-checks (``metrics["smoke<N>/<metric>"]`` in config.json).
+
+    Example:
+        >>> export("runs/beauty", "plugins/facezoo_beauty/weights/efficientnet_lite0.scut5500")  # doctest: +SKIP
+    """
+    from ._evaluate import evaluate
+    from ._hub import load_model_dir
+
+    run = Path(run_dir)
+    settings_data = json.loads((run / "training" / "settings.json").read_text())
+    if settings_data.get("input_size"):
+        settings_data["input_size"] = tuple(settings_data["input_size"])
+    settings = TrainSettings(**settings_data)
+    history = json.loads((run / "training" / "history.json").read_text())
+    model = load_model_dir(run)
+    if half:
+        model = model.half().float()
+    test = settings.test_dataset or settings.dataset
+    report = evaluate(model, test, settings.test_split, data_root=data_root)
+    smoke = evaluate(model, test, settings.test_split, data_root=data_root, limit=smoke_limit)
+    metrics = {k: round(v, 4) for k, v in report.metrics.items()}
+    metrics.update({f"smoke{smoke_limit}/{k}": round(v, 6) for k, v in smoke.metrics.items()})
+    model.config = model.config.replace(metrics=metrics)
+    target = Path(target_dir)
+    save_model(model, target, card=training_card(model.config, settings, history, report, smoke), half=half)
+    return target
+
+
 def command_line(settings: TrainSettings) -> str:
     """The ``facezoo train`` command that reproduces ``settings``."""
     defaults = TrainSettings(task=settings.task, dataset=settings.dataset)
@@ -412,7 +445,7 @@ def command_line(settings: TrainSettings) -> str:
     return " ".join(parts)
 
 
-def training_card(config, settings: TrainSettings, history: list[dict[str, Any]], report) -> str:
+def training_card(config, settings: TrainSettings, history: list[dict[str, Any]], report, smoke=None) -> str:
     """The card of a freshly trained model: recipe, data terms, measured metrics and baselines."""
     from .cards import CardInfo, model_card
 
@@ -446,7 +479,7 @@ def training_card(config, settings: TrainSettings, history: list[dict[str, Any]]
         limitations=limitations,
         data=data,
         training=training,
-        measured=tuple(report.measured()) if report else (),
+        measured=tuple(report.measured()) + tuple(smoke.measured() if smoke else ()) if report else (),
         baselines=tuple(test_spec.baselines) if test_spec else (),
         groups={g: {k: v for k, v in m.items()} for g, m in groups.items()},
     )

@@ -5,6 +5,7 @@
     facezoo info MODEL [--json]
     facezoo push DIR REPO_ID [--branch B] [--tag T]
     facezoo train TASK --dataset D --output DIR [--backbone B] [--finetune-epochs N] ...
+    facezoo export RUN_DIR TARGET_DIR [--no-half]
     facezoo eval MODEL --dataset D [--split S] [--limit N] [--json]
 """
 
@@ -77,7 +78,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     import facezoo
 
     model = facezoo.load(args.task, args.backbone, pretrained=not args.untrained)
+    if args.annotate and len(args.images) != 1:
+        raise FacezooError(f"--annotate writes one picture: pass one image, not {len(args.images)}")
     results = model.predict(list(args.images), detect=False if args.no_detect else None)
+    if args.annotate:
+        facezoo.annotate(args.images[0], results[0]).save(args.annotate)
+        print(f"annotated picture written to {args.annotate}", file=sys.stderr)
     if not model.config.trained:
         print(
             f"WARNING: {model.config.model_id} is UNTRAINED (random weights): these numbers are meaningless.",
@@ -137,6 +143,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from ._train import export
+
+    target = export(args.run, args.target, half=args.half, data_root=args.data)
+    print(f"shipped model written to {target}")
+    return 0
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     import facezoo
 
@@ -174,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backbone", help="timm backbone name")
     p.add_argument("--untrained", action="store_true", help="use an untrained model (random weights)")
     p.add_argument("--no-detect", action="store_true", help="treat each image as one pre-cropped face")
+    p.add_argument("--annotate", metavar="OUT", help="write the image with boxes, landmarks and labels drawn on it")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_predict)
 
@@ -206,6 +221,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--head", help='head arguments as JSON, e.g. \'{"bins": 5}\'')
     p.add_argument("--no-augment", dest="augment", action="store_false", default=None)
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("export", help="write a trained run as it ships (float16), re-evaluated for its card")
+    p.add_argument("run", help="output directory of facezoo train")
+    p.add_argument("target", help="model directory to write")
+    p.add_argument("--data", help="data root (default: $FACEZOO_DATA)")
+    p.add_argument("--no-half", dest="half", action="store_false", help="keep float32 weights")
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("eval", help="evaluate a model on a dataset split")
     p.add_argument("model", help="task, model id, hf-hub:org/name[@rev] or a model directory")

@@ -10,6 +10,7 @@ import fnmatch
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .config import Preprocess
@@ -112,6 +113,21 @@ class PretrainedSpec:
     @property
     def tag(self) -> str | None:
         return parse_model_id(self.model_id)[2]
+
+
+def shipped_models(task: str, folder: str | Path, default: str | None = None) -> list[PretrainedSpec]:
+    """Specs for the model directories in ``folder`` (each named ``backbone.tag``, in Hub layout).
+
+    A plugin ships weights inside its package and registers them with this; ``default`` is the
+    directory name that ``facezoo.load(task)`` returns.
+
+    Example:
+        >>> shipped_models("beauty", "/nonexistent")
+        []
+    """
+    folder = Path(folder)
+    dirs = sorted(p.parent for p in folder.glob("*/config.json")) if folder.is_dir() else []
+    return [PretrainedSpec(f"{task}/{d.name}", source=str(d), default=d.name == default) for d in dirs]
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,16 @@ def facezoo_register_datasets(register):
 
 
 @hookimpl
+def facezoo_register_models(register):
+    from pathlib import Path
+
+    from facezoo.registry import shipped_models
+
+    for spec in shipped_models('beauty', Path(__file__).parent / "weights", default='efficientnet_lite0.scut5500'):
+        register(spec)
+
+
+@hookimpl
 def facezoo_register_tasks(register):
     register(
         TaskSpec(

@@ -74,6 +74,16 @@ def facezoo_register_datasets(register):
 
 
 @hookimpl
+def facezoo_register_models(register):
+    from pathlib import Path
+
+    from facezoo.registry import shipped_models
+
+    for spec in shipped_models('expression', Path(__file__).parent / "weights", default='efficientnet_lite0.fer2013'):
+        register(spec)
+
+
+@hookimpl
 def facezoo_register_tasks(register):
     register(
         TaskSpec(

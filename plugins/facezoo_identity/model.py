@@ -107,9 +107,9 @@ class IdentityModel(FaceModel):
             raise FacezooError("the gallery is empty: enroll people first with model.enroll(name, images)")
         return [r.matches for r in self.predict(image, detect=detect, top_k=top_k)]
 
-    def predict(self, inputs: Any, *, batch_size: int = 32, detect: bool | None = None, top_k: int = 3) -> list:
+    def predict(self, inputs: Any, *, batch_size: int = 32, detect: bool | None = None, faces=None, top_k: int = 3) -> list:
         """As :meth:`facezoo.FaceModel.predict`; with a gallery, each result also lists its matches."""
-        results = super().predict(inputs, batch_size=batch_size, detect=detect)
+        results = super().predict(inputs, batch_size=batch_size, detect=detect, faces=faces)
         if not self.gallery:
             return results
         names = list(self.gallery)
