@@ -67,26 +67,32 @@ def evaluate(
     data_root: str | None = None,
     batch_size: int = 128,
     limit: int | None = None,
+    detect: bool = False,
 ) -> EvalReport:
     """Evaluate ``model`` on a registered dataset's split (or a :class:`FaceDataset`).
 
     ``limit`` takes a fixed random subset of that many samples (the same for every call), for
     quick smoke checks. Faces are the dataset's pre-cropped images, prepared by the model's own
-    transform; protocols on pairs (LFW) use the dataset's own evaluation.
+    transform; ``detect=True`` runs the model's detector on each image and crops the largest face
+    as in inference (``extra["detected"]`` is the share of images where a face was found; the
+    others fall back to the whole image). Protocols on pairs (LFW) use the dataset's own evaluation.
     """
     registry = _plugins.registry()
     if isinstance(dataset, str):
         dataset = load_dataset(dataset, split, data_root)
     spec = registry.get("dataset", dataset.name) if dataset.name in registry.names("dataset") else None
-    protocol = "pre-cropped" + (f", subset of {limit}" if limit is not None and limit < len(dataset) else "")
+    detector = model.config.preprocess.detector if detect else None
+    protocol = (f"detect ({detector}) → {model.config.preprocess.crop} crop" if detector else "pre-cropped") + (
+        f", subset of {limit}" if limit is not None and limit < len(dataset) else ""
+    )
     if spec is not None and spec.evaluate is not None:
-        metrics = spec.evaluate(model, dataset, batch_size=batch_size, limit=limit)
+        metrics = spec.evaluate(model, dataset, batch_size=batch_size, limit=limit, detector=detector)
         return EvalReport(model.config.model_id, dataset.name, dataset.split, metrics.pop("protocol", protocol), int(metrics.get("pairs", len(dataset))), metrics)
     task = model.task
     if task.metrics is None:
         raise ValueError(f"task {task.name!r} defines no per-image metrics; evaluate it on a dataset with its own protocol")
     dataset = _subset(dataset, limit)
-    images, targets = face_arrays(dataset, model.transform, task, progress=False)
+    images, targets, found = face_arrays(dataset, model.transform, task, detector=detector, progress=False)
     outputs = model.forward_faces(images, batch_size)
     metrics = task.metrics(outputs, targets, model.config)
     groups = {}
@@ -94,7 +100,7 @@ def evaluate(
     for group in sorted({g for g in group_names if g is not None}):
         index = torch.tensor([i for i, g in enumerate(group_names) if g == group])
         groups[group] = {**task.metrics(outputs[index], targets[index], model.config), "count": float(len(index))}
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"detected": float(found.float().mean())} if detector else {}
     if model.config.labels and targets.dtype == torch.int64 and outputs.ndim == 2 and outputs.shape[1] == len(model.config.labels):
         k = len(model.config.labels)
         confusion = torch.zeros(k, k, dtype=torch.int64)

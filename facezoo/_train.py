@@ -131,8 +131,8 @@ class _Run:
             raise FacezooError(f"init must be 'imagenet', 'random' or a .safetensors file, got {settings.init!r}")
         self.transform_config = config
         probe = build_model(config)
-        self.train_x, self.train_y = face_arrays(self.train_set, probe.transform, self.task, progress=progress)
-        self.val_x, self.val_y = face_arrays(self.val_set, probe.transform, self.task, progress=progress)
+        self.train_x, self.train_y, _ = face_arrays(self.train_set, probe.transform, self.task, progress=progress)
+        self.val_x, self.val_y, _ = face_arrays(self.val_set, probe.transform, self.task, progress=progress)
         head = dict(config.head)
         if "class_weights" in head and head["class_weights"] is None and self.train_y.dtype == torch.int64:
             head["class_weights"] = _class_weights(self.train_y, len(config.labels) or int(self.train_y.max()) + 1)

@@ -155,13 +155,15 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     import facezoo
 
     model = facezoo.load(args.model)
-    report = facezoo.evaluate(model, args.dataset, args.split, data_root=args.data, limit=args.limit)
+    report = facezoo.evaluate(model, args.dataset, args.split, data_root=args.data, limit=args.limit, detect=args.detect)
     if args.json:
         _print_json(report.to_dict())
         return 0
     print(f"{report.model} on {report.dataset}/{report.split} ({report.protocol}, n={report.count})")
     for key, value in report.metrics.items():
         print(f"  {key}: {value:.4f}")
+    if "detected" in report.extra:
+        print(f"  face found in {report.extra['detected']:.1%} of the images (the others use the whole image)")
     for group, metrics in report.groups.items():
         print(f"  [{group}] " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
     return 0
@@ -235,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test")
     p.add_argument("--data", help="data root (default: $FACEZOO_DATA)")
     p.add_argument("--limit", type=int, help="evaluate a fixed random subset of this many samples")
+    p.add_argument("--detect", action="store_true", help="detect and crop faces as in inference instead of using the pre-cropped images")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_eval)
     return parser

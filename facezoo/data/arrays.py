@@ -43,17 +43,39 @@ def encode_targets(dataset: FaceDataset, task: TaskSpec, crops: list) -> torch.T
     return torch.from_numpy(array.astype(np.float32))
 
 
-def face_arrays(dataset: FaceDataset, transform: FaceTransform, task: TaskSpec, *, cache: bool = True, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(images N×H×W×3 uint8, targets)`` for a pre-cropped dataset, prepared by ``transform``."""
-    key = _key(dataset, transform, task)
+def face_arrays(
+    dataset: FaceDataset,
+    transform: FaceTransform,
+    task: TaskSpec,
+    *,
+    detector: str | None = None,
+    cache: bool = True,
+    progress: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(faces N×H×W×3 uint8, targets, found)`` for a dataset, prepared by ``transform``.
+
+    Without ``detector`` each image is one pre-cropped face (the bundle's datasets declare so).
+    With a detector name, the largest detected face is cropped as in inference; ``found`` marks
+    the images where one was found (the others fall back to the whole image).
+    """
+    key = _key(dataset, transform, task) + (f"-{detector}" if detector else "")
     folder = _cache_dir() / f"{dataset.name}-{dataset.split}-{key}"
-    if cache and (folder / "images.npy").exists():
-        return torch.from_numpy(np.load(folder / "images.npy")), torch.from_numpy(np.load(folder / "targets.npy"))
+    if cache and (folder / "found.npy").exists():
+        return tuple(torch.from_numpy(np.load(folder / f"{n}.npy")) for n in ("images", "targets", "found"))
     height, width = transform.size
     images = np.empty((len(dataset), height, width, 3), dtype=np.uint8)
+    found = np.ones(len(dataset), dtype=bool)
     crops = []
     for i, sample in enumerate(tqdm(dataset.samples, desc=f"decode {dataset.name}/{dataset.split}", disable=not progress, leave=False)):
-        crop = transform.crop(load_image(sample.path, index=i))
+        image = load_image(sample.path, index=i)
+        face = None
+        if detector:
+            from .._detect import detect_faces
+
+            faces = detect_faces(detector, [image])[0]
+            face = max(faces, key=lambda f: f.width * f.height) if faces else None
+            found[i] = face is not None
+        crop = transform.crop(image, face)
         images[i] = np.asarray(crop.image)
         crops.append(crop)
     targets = encode_targets(dataset, task, crops)
@@ -61,4 +83,5 @@ def face_arrays(dataset: FaceDataset, transform: FaceTransform, task: TaskSpec, 
         folder.mkdir(parents=True, exist_ok=True)
         np.save(folder / "images.npy", images)
         np.save(folder / "targets.npy", targets.numpy())
-    return torch.from_numpy(images), targets
+        np.save(folder / "found.npy", found)
+    return torch.from_numpy(images), targets, torch.from_numpy(found)

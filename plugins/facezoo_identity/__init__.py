@@ -60,7 +60,7 @@ def postprocess(outputs, crops, config) -> list[IdentityResult]:
     return [IdentityResult(embedding=[round(float(v), 6) for v in row]) for row in outputs.float().cpu()]
 
 
-def evaluate_pairs(model, dataset, batch_size: int = 128, limit: int | None = None) -> dict:
+def evaluate_pairs(model, dataset, batch_size: int = 128, limit: int | None = None, detector: str | None = None) -> dict:
     """LFW-style verification: 10-fold accuracy (threshold fitted on 9 folds) and TAR at FAR 1e-3.
 
     ``limit`` keeps the first ``limit // folds`` pairs of each fold (same and different pairs alike).
@@ -73,7 +73,7 @@ def evaluate_pairs(model, dataset, batch_size: int = 128, limit: int | None = No
     from .verification import verification_report
 
     pairs = dataset.extra["pairs"]
-    protocol = "View 2, 10 folds, pre-cropped"
+    protocol = "View 2, 10 folds, " + (f"detect ({detector}) → {model.config.preprocess.crop} crop" if detector else "pre-cropped")
     if limit is not None and limit < len(pairs):
         per_fold = max(2, limit // dataset.extra["folds"])
         by_fold: dict[int, list] = {}
@@ -84,9 +84,11 @@ def evaluate_pairs(model, dataset, batch_size: int = 128, limit: int | None = No
     used = sorted({i for p in pairs for i in p[:2]})
     remap = {old: new for new, old in enumerate(used)}
     subset = dataset.subset(used)
-    images, _ = face_arrays(subset, model.transform, model.task, progress=False)
+    images, _, found = face_arrays(subset, model.transform, model.task, detector=detector, progress=False)
     embeddings = torch.nn.functional.normalize(model.forward_faces(images, batch_size), dim=1).numpy()
     report = verification_report(np.asarray(embeddings), [(remap[a], remap[b], same, fold) for a, b, same, fold in pairs])
+    if detector:
+        report["detected"] = float(found.float().mean())
     return {**report, "protocol": protocol}
 
 
