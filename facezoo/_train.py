@@ -397,7 +397,7 @@ def export(run_dir: str | Path, target_dir: str | Path, *, half: bool = True, da
 
     ``half=True`` stores float16 weights; the evaluation runs on exactly those (cast back to
     float32), on the whole test split and on a fixed subset of ``smoke_limit`` samples that CI
-    re-checks (``metrics["smoke<N>/<metric>"]`` in config.json).
+    re-checks (``evaluation["smoke"]`` in config.json).
 
     Example:
         >>> export("runs/beauty", "plugins/facezoo_beauty/weights/efficientnet_lite0.scut5500")  # doctest: +SKIP
@@ -417,9 +417,16 @@ def export(run_dir: str | Path, target_dir: str | Path, *, half: bool = True, da
     test = settings.test_dataset or settings.dataset
     report = evaluate(model, test, settings.test_split, data_root=data_root)
     smoke = evaluate(model, test, settings.test_split, data_root=data_root, limit=smoke_limit)
-    metrics = {k: round(v, 4) for k, v in report.metrics.items()}
-    metrics.update({f"smoke{smoke_limit}/{k}": round(v, 6) for k, v in smoke.metrics.items()})
-    model.config = model.config.replace(metrics=metrics)
+    model.config = model.config.replace(
+        metrics={k: round(v, 4) for k, v in report.metrics.items()},
+        evaluation={
+            "dataset": test,
+            "split": settings.test_split,
+            "protocol": report.protocol,
+            "count": report.count,
+            "smoke": {"limit": smoke_limit, "metrics": {k: round(v, 6) for k, v in smoke.metrics.items()}},
+        },
+    )
     target = Path(target_dir)
     save_model(model, target, card=training_card(model.config, settings, history, report, smoke), half=half)
     return target

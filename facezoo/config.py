@@ -79,6 +79,7 @@ class ModelConfig:
     license: str | None = None
     datasets: tuple[str, ...] = ()
     metrics: dict[str, float] = field(default_factory=dict)
+    evaluation: dict[str, Any] = field(default_factory=dict)  # where metrics were measured, and the CI smoke subset
     facezoo_version: str = ""
 
     def __post_init__(self) -> None:
