@@ -134,7 +134,7 @@ def register_plugin(plugin: ModuleType | object, name: str | None = None) -> Non
         try:
             registry()
         except Exception:
-            manager.unregister(name=name) if name else manager.unregister(plugin)
+            manager.unregister(plugin)
             _state.registry = None
             raise
 
