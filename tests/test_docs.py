@@ -1,0 +1,59 @@
+"""The docs cannot rot: quoted excerpts match the example plugin's files, the Python examples run,
+and every hook of facezoo.hookspecs is documented, implemented and exercised by a test."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+from conftest import ASSETS, REPO
+
+from facezoo import _plugins, hookspecs
+
+DOCS = REPO / "docs"
+PLUGIN = DOCS / "example_plugin"
+# An optional "<!-- not run: reason -->" line, then a fenced block.
+FENCE = re.compile(r"^(?:<!-- not run: (?P<skip>[^>]+) -->\n)?```(?P<lang>\w+)\n(?P<body>.*?)\n```$", re.M | re.S)
+FILE_MARK = "# file: "
+HOOKS = sorted(name for name in vars(hookspecs) if name.startswith("facezoo_register_"))
+
+
+def blocks(doc: str) -> list[re.Match]:
+    return list(FENCE.finditer((DOCS / doc).read_text()))
+
+
+EXCERPTS = [
+    (m["body"].split("\n", 1)[0][len(FILE_MARK) :], m["body"].split("\n", 1)[1])
+    for m in blocks("plugins.md")
+    if m["body"].startswith(FILE_MARK)
+]
+
+
+@pytest.mark.parametrize(("path", "excerpt"), EXCERPTS, ids=[f"{p}:{i}" for i, (p, _) in enumerate(EXCERPTS)])
+def test_plugin_guide_quotes_the_example_plugin_verbatim(path, excerpt):
+    assert excerpt in (PLUGIN / path).read_text(), f"docs/plugins.md quotes {path} but the file says otherwise"
+
+
+@pytest.mark.parametrize("doc", ["plugins.md", "usage.md"])
+def test_python_examples_run(doc, tmp_path, monkeypatch, hub_url):
+    """Run a page's Python blocks in order, in one namespace, in a folder with the photos they name."""
+    for name, source in (("photo", "portrait"), ("photo2", "portrait_same_person"), ("other", "portrait_other_person"), ("group", "group")):
+        shutil.copy(ASSETS / f"{source}.jpg", tmp_path / f"{name}.jpg")
+    monkeypatch.chdir(tmp_path)
+    runnable = [m for m in blocks(doc) if m["lang"] == "python" and not m["skip"] and not m["body"].startswith(FILE_MARK)]
+    assert runnable, f"docs/{doc} has no runnable example"
+    namespace: dict = {}
+    for number, block in enumerate(runnable):
+        exec(compile(block["body"], f"docs/{doc} example {number}", "exec"), namespace)
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_documented_implemented_and_tested(hook):
+    doc = getattr(hookspecs, hook).__doc__
+    assert "Example:" in doc and ">>> @hookimpl" in doc, f"{hook} needs a docstring with an example"
+    assert f"`{hook}" in (DOCS / "plugins.md").read_text(), f"docs/plugins.md does not explain {hook}"
+    implementers = {impl.plugin_name for impl in getattr(_plugins.plugin_manager().hook, hook).get_hookimpls()}
+    assert "glasses" in implementers, f"the example plugin does not show {hook}"
+    tests = [p.name for p in (REPO / "tests").glob("test_*.py") if p.name != "test_docs.py" and f"def test_{hook}" in p.read_text()]
+    assert tests, f"no test named test_{hook}_... exercises {hook}"
