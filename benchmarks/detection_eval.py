@@ -59,7 +59,7 @@ def prepare(image: np.ndarray, upscale: int | None, pad: float) -> tuple[np.ndar
         scale = upscale / max(image.shape[:2])
         size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
         image = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BICUBIC))
-    border = int(round(pad * max(image.shape[:2])))
+    border = round(pad * max(image.shape[:2]))
     return np.pad(image, ((border, border), (border, border), (0, 0))), scale, border
 
 
@@ -86,7 +86,7 @@ def evaluate(
         start = time.perf_counter()
         results = detector.detect([p[0] for p in prepared])
         seconds += time.perf_counter() - start
-        for path, img, (_, scale, border), faces in zip(batch, originals, prepared, results):
+        for path, img, (_, scale, border), faces in zip(batch, originals, prepared, results, strict=True):
             if not faces:
                 continue
             found += 1
@@ -159,7 +159,10 @@ def evaluate_datasets(detector: MTCNN, data: Path, limit: int, threads: int) -> 
     }
 
     print(f"MTCNN, thresholds (0.6, 0.7, 0.7), min_face_size 20, torch threads {threads}\n")
-    print("| dataset | setting | images | detected | centred | eye-mid spread x / y | NME (mean / median / >0.1) | ms/img |")
+    print(
+        "| dataset | setting | images | detected | centred | eye-mid spread x / y "
+        "| NME (mean / median / >0.1) | ms/img |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for name, (files, truth) in datasets.items():
         if limit and len(files) > limit:
@@ -192,7 +195,10 @@ def main() -> None:
 
     single, cpu, batched, faces = time_photos(detector, args.data / "photos", args.repeats)
     load = os.getloadavg()[0]
-    print(f"\n| speed: CPU, {args.threads} torch threads, best of {args.repeats} rounds, 1-min load avg {load:.1f} | ms per 640x480 photo |")
+    print(
+        f"\n| speed: CPU, {args.threads} torch threads, best of {args.repeats} rounds, "
+        f"1-min load avg {load:.1f} | ms per 640x480 photo |"
+    )
     print("|---|---|")
     print(f"| one image per call ({len(TIMING_PHOTOS)} photos, {faces} faces), wall time | {single:.1f} |")
     print(f"| one image per call, process CPU time (all threads) | {cpu:.1f} |")

@@ -111,7 +111,7 @@ def test_detection_to_dict_is_json() -> None:
 def test_portrait_has_one_plausible_face(portrait: tuple[np.ndarray, Detection]) -> None:
     image, face = portrait
     x1, y1, x2, y2 = face.box
-    (lex, ley), (rex, rey), (nx, ny), (lmx, lmy), (rmx, rmy) = face.landmarks
+    (lex, ley), (rex, rey), (_, ny), (lmx, lmy), (rmx, rmy) = face.landmarks
     assert face.score > 0.99
     assert 0 <= x1 < x2 <= image.shape[1] and 0 <= y1 < y2 <= image.shape[0]
     assert lex < rex and lmx < rmx
@@ -145,7 +145,9 @@ def test_upright_group_counts(detector: MTCNN, manifest: dict, name: str, thresh
 # in expedition38) and a few of the rotated ones; expedition38 also gets one false positive,
 # so only the lower bound is checked.
 @needs_photos
-@pytest.mark.parametrize(("name", "upright"), [("group_sts131_expedition23.jpg", 8), ("group_expedition38_crew.jpg", 2)])
+@pytest.mark.parametrize(
+    ("name", "upright"), [("group_sts131_expedition23.jpg", 8), ("group_expedition38_crew.jpg", 2)]
+)
 def test_rotated_group_finds_upright_faces(detector: MTCNN, name: str, upright: int) -> None:
     assert len(detector.detect([load(name)])[0]) >= upright
 

@@ -64,7 +64,7 @@ def estimate_similarity(
 
     Example:
         >>> src = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
-        >>> np.round(estimate_similarity(src, 2 * src + 5), 6)
+        >>> np.round(estimate_similarity(src, 2 * src + 5), 6) + 0.0
         array([[2., 0., 5.],
                [0., 2., 5.]])
     """
@@ -125,7 +125,7 @@ def align_face(
     Example:
         >>> image = np.zeros((200, 200, 3), np.uint8)
         >>> crop, crop_to_image = align_face(image, ARCFACE_TEMPLATE_112 + 40)
-        >>> crop.shape, np.round(crop_to_image, 3).tolist()
+        >>> crop.shape, (np.round(crop_to_image, 3) + 0.0).tolist()
         ((112, 112, 3), [[1.0, 0.0, 40.0], [0.0, 1.0, 40.0]])
     """
     height, width = output_size

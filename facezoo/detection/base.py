@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Detection", "FaceDetector", "LANDMARK_NAMES"]
+__all__ = ["LANDMARK_NAMES", "Detection", "FaceDetector"]
 
 #: Order of the five landmarks in :attr:`Detection.landmarks` ("left"/"right" are image sides).
 LANDMARK_NAMES: tuple[str, ...] = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")

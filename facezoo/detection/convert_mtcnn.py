@@ -39,7 +39,7 @@ _FLATTENED_INPUT = {"rnet.fc4.weight": 64, "onet.fc5.weight": 128}
 
 def _caffe_to_torch_flatten(weight: torch.Tensor, channels: int) -> torch.Tensor:
     """Reorder a dense weight's input columns from (W, H, C) to (C, H, W) flatten order."""
-    side = int(round((weight.shape[1] // channels) ** 0.5))
+    side = round((weight.shape[1] // channels) ** 0.5)
     return weight.reshape(weight.shape[0], side, side, channels).permute(0, 3, 2, 1).reshape(weight.shape[0], -1)
 
 

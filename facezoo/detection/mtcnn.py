@@ -189,6 +189,7 @@ def _crop_and_resize(
             y1[valid].tolist(),
             x2[valid].tolist(),
             y2[valid].tolist(),
+            strict=True,
         )
     ]
     if not crops:
@@ -309,7 +310,7 @@ class MTCNN(nn.Module, FaceDetector):
                 batch = torch.from_numpy(np.stack([m[1] for m in chunk])).to(device)
                 batch = (batch.permute(0, 3, 1, 2).float() - 127.5) * 0.0078125
                 for (index, _, sx, sy), faces in zip(
-                    chunk, self._detect_batch(batch, min_face_size, thresholds, scale_factor)
+                    chunk, self._detect_batch(batch, min_face_size, thresholds, scale_factor), strict=True
                 ):
                     results[index] = [self._to_detection(face, sx, sy) for face in faces]
         return results
@@ -418,4 +419,4 @@ class MTCNN(nn.Module, FaceDetector):
     def _run_chunked(net: nn.Module, crops: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Run ``net`` on (non-empty) crops in chunks of ``_NET_BATCH``; concatenate the outputs."""
         parts = [net(crops[i : i + _NET_BATCH]) for i in range(0, len(crops), _NET_BATCH)]
-        return tuple(torch.cat(p) for p in zip(*parts))
+        return tuple(torch.cat(p) for p in zip(*parts, strict=True))
