@@ -230,8 +230,8 @@ class MTCNN(nn.Module, FaceDetector):
 
     def __init__(self, max_side: int = 1600, image_batch_size: int = 4) -> None:
         super().__init__()
-        if max_side < 12:
-            raise ValueError("max_side must be at least 12")
+        if max_side < _PNET_CELL or image_batch_size < 1:
+            raise ValueError("need max_side >= 12 and image_batch_size >= 1")
         self.pnet = _PNet()
         self.rnet = _RNet()
         self.onet = _ONet()
