@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+from PIL import ImageOps
 
 from . import _plugins
 from .hookspecs import hookimpl
@@ -33,11 +34,26 @@ def get_detector(name: str):
     return _plugins.registry().get("detector", name).build()
 
 
-def detect_faces(name: str, images: list) -> list[list[Face]]:
-    """Faces in each RGB PIL image, best first."""
+def detect_faces(name: str, images: list, min_score: float = 0.0, pad: float = 0.0) -> list[list[Face]]:
+    """Faces with a detector score of at least ``min_score`` in each RGB PIL image, best first.
+
+    ``pad`` adds a black border of that fraction of the longer side before detecting, which
+    keeps detections stable on tight face crops (see docs/detection.md); coordinates are
+    always those of the given image.
+    """
     detector = get_detector(name)
-    found = detector.detect([np.asarray(img) for img in images])
+    borders = [round(pad * max(img.size)) for img in images]
+    arrays = [np.asarray(ImageOps.expand(img, border=b) if b else img) for img, b in zip(images, borders)]
+    found = detector.detect(arrays)
     return [
-        [Face(box=tuple(map(float, d.box)), score=float(d.score), landmarks=tuple(tuple(map(float, p)) for p in d.landmarks)) for d in faces]
-        for faces in found
+        [
+            Face(
+                box=tuple(float(v) - b for v in d.box),
+                score=float(d.score),
+                landmarks=tuple((float(x) - b, float(y) - b) for x, y in d.landmarks),
+            )
+            for d in faces
+            if d.score >= min_score
+        ]
+        for faces, b in zip(found, borders)
     ]

@@ -82,7 +82,7 @@ def evaluate(
         dataset = load_dataset(dataset, split, data_root)
     spec = registry.get("dataset", dataset.name) if dataset.name in registry.names("dataset") else None
     detector = model.config.preprocess.detector if detect else None
-    protocol = (f"detect ({detector}) → {model.config.preprocess.crop} crop" if detector else "pre-cropped") + (
+    protocol = (f"detect ({detector}, padded crop) → {model.config.preprocess.crop} crop" if detector else "pre-cropped") + (
         f", subset of {limit}" if limit is not None and limit < len(dataset) else ""
     )
     if spec is not None and spec.evaluate is not None:

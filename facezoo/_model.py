@@ -78,7 +78,7 @@ class FaceModel(nn.Module):
         """Faces found by the model's detector in each RGB PIL image."""
         from ._detect import detect_faces
 
-        return detect_faces(self.config.preprocess.detector, images)
+        return detect_faces(self.config.preprocess.detector, images, min_score=self.config.preprocess.min_face_score)
 
     def prepare(
         self, inputs: Any, *, detect: bool | None = None, faces: list[list[Face]] | None = None

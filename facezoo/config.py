@@ -25,7 +25,8 @@ class Preprocess:
     """How a face is prepared for the network.
 
     ``crop="box"`` crops the detected box enlarged by ``margin`` (square); ``crop="align"`` maps
-    the five detected landmarks onto a canonical template with a similarity transform. When no
+    the five detected landmarks onto a canonical template with a similarity transform. Faces the
+    detector scores below ``min_face_score`` are ignored. When no
     detector runs (``detector=None`` or ``predict(..., detect=False)``) the whole image is the face.
 
     Example:
@@ -41,6 +42,7 @@ class Preprocess:
     crop: str = "box"
     margin: float = 0.2
     detector: str | None = "mtcnn"
+    min_face_score: float = 0.9  # detections below this score are dropped
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_size", tuple(int(v) for v in self.input_size))

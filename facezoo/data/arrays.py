@@ -24,6 +24,11 @@ from . import FaceDataset
 logger = logging.getLogger(__name__)
 
 
+# Border added around pre-cropped images before detection: without it MTCNN's boxes clip at the
+# edge of tight crops and drift off-centre (docs/detection.md, "pad25").
+CROP_PAD = 0.25
+
+
 def _cache_dir() -> Path:
     root = os.environ.get("FACEZOO_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "facezoo")
     return Path(root) / "arrays"
@@ -55,8 +60,9 @@ def face_arrays(
     """``(faces N×H×W×3 uint8, targets, found)`` for a dataset, prepared by ``transform``.
 
     Without ``detector`` each image is one pre-cropped face (the bundle's datasets declare so).
-    With a detector name, the largest detected face is cropped as in inference; ``found`` marks
-    the images where one was found (the others fall back to the whole image).
+    With a detector name, the largest detected face is cropped as in inference (the image gets a
+    ``CROP_PAD`` border for detection only); ``found`` marks the images where one was found (the
+    others fall back to the whole image).
     """
     key = _key(dataset, transform, task) + (f"-{detector}" if detector else "")
     folder = _cache_dir() / f"{dataset.name}-{dataset.split}-{key}"
@@ -72,7 +78,7 @@ def face_arrays(
         if detector:
             from .._detect import detect_faces
 
-            faces = detect_faces(detector, [image])[0]
+            faces = detect_faces(detector, [image], min_score=transform.preprocess.min_face_score, pad=CROP_PAD)[0]
             face = max(faces, key=lambda f: f.width * f.height) if faces else None
             found[i] = face is not None
         crop = transform.crop(image, face)
