@@ -4,7 +4,7 @@
 # Usage: FACEZOO_DATA=../shared/data bash docs/recipes.sh [RUNS_DIR] [task ...]
 set -euo pipefail
 runs=${1:-runs}; shift || true
-wanted=" ${*:-beauty age-gender expression keypoints identity} "
+wanted=" ${*:-beauty age-gender keypoints expression identity} "
 run() {  # run NAME ARGS...: train into $runs/NAME, timing it
   local name=$1; shift
   [[ $wanted == *" $name "* ]] || return 0
@@ -16,10 +16,10 @@ run() {  # run NAME ARGS...: train into $runs/NAME, timing it
 run beauty beauty --dataset scut-fbp5500 --backbone efficientnet_lite0 --tag scut5500 \
   --input-size 128 128 --head-epochs 30 --finetune-epochs 10 --batch-size 32 --finetune-lr 5e-4
 run age-gender age-gender --dataset utkface --val-split val --backbone efficientnet_lite0 --tag utkface \
-  --input-size 96 96 --head-epochs 20 --finetune-epochs 6 --batch-size 64 --finetune-lr 1e-3
-run expression expression --dataset fer2013 --val-split val --backbone efficientnet_lite0 --tag fer2013 \
-  --input-size 80 80 --head-epochs 20 --finetune-epochs 8 --batch-size 64 --finetune-lr 1e-3
+  --input-size 80 80 --head-epochs 20 --finetune-epochs 6 --batch-size 64 --finetune-lr 1e-3
 run keypoints keypoints --dataset p1-keypoints --backbone efficientnet_lite0 --tag p1 \
-  --input-size 96 96 --head-epochs 30 --finetune-epochs 25 --batch-size 32 --finetune-lr 1e-3
+  --input-size 96 96 --head-epochs 30 --finetune-epochs 20 --batch-size 32 --finetune-lr 1e-3
+run expression expression --dataset fer2013 --val-split val --backbone efficientnet_lite0 --tag fer2013 \
+  --input-size 64 64 --head-epochs 20 --finetune-epochs 6 --batch-size 64 --finetune-lr 1e-3
 run identity identity --dataset celeba --test-dataset lfw --test-split view2 --backbone efficientnet_lite0 --tag celeba-arcface \
-  --input-size 112 112 --head-epochs 20 --finetune-epochs 12 --batch-size 64 --finetune-lr 1e-3
+  --input-size 96 96 --head-epochs 20 --finetune-epochs 10 --batch-size 64 --finetune-lr 1e-3
