@@ -63,7 +63,8 @@ def facezoo_register_models(register: Callable[[PretrainedSpec], None]) -> None:
 def facezoo_register_datasets(register: Callable[[DatasetSpec], None]) -> None:
     """Add dataset adapters used by ``facezoo.train`` and ``facezoo.evaluate``.
 
-    ``DatasetSpec.build(root, split, **options)`` returns a ``facezoo.data.FaceDataset``.
+    ``DatasetSpec.build(data_root, split, **options)`` returns a ``facezoo.data.FaceDataset``;
+    ``data_root`` is the folder holding all datasets (``FACEZOO_DATA`` by default).
 
     Example:
         >>> @hookimpl
