@@ -91,7 +91,7 @@ def main() -> None:
             step()
             runs[name].append(len(paths) / (time.perf_counter() - start))
     # Each repetition runs both back to back, so its ratio is the least affected by load drift.
-    paired = [a / b for a, b in zip(runs["facezoo"], runs["hand-written"])]
+    paired = [a / b for a, b in zip(runs["facezoo"], runs["hand-written"], strict=True)]
 
     print(f"{model.config.model_id}: {len(paths)} JPEGs from {folder}, input {pre.input_size[1]}x{pre.input_size[0]} {pre.interpolation}, "
           f"batch {args.batch_size}, {torch.get_num_threads()} threads, {args.repeats} interleaved repetitions")
