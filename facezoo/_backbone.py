@@ -54,8 +54,11 @@ def check_backbone(name: str) -> None:
         raise unknown_name("backbone", name, _all_backbones(), hint="Backbones are timm model names (timm.list_models())")
 
 
-def create_backbone(name: str, **kwargs):
+def create_backbone(name: str, input_size: tuple[int, int] | None = None):
     """A timm model without classifier (``num_classes=0``), features globally pooled.
+
+    Models built for one input size (ViTs and other patch-embedding models) are built for
+    ``input_size``; convolutional models take any size.
 
     Example:
         >>> create_backbone("test_resnet").num_features > 0
@@ -64,7 +67,12 @@ def create_backbone(name: str, **kwargs):
     import timm
 
     check_backbone(name)
-    return timm.create_model(name, pretrained=False, num_classes=0, **kwargs)
+    if input_size is not None:
+        try:
+            return timm.create_model(name, pretrained=False, num_classes=0, img_size=tuple(input_size))
+        except TypeError:  # the model takes no img_size: it accepts any input size
+            pass
+    return timm.create_model(name, pretrained=False, num_classes=0)
 
 
 def _cache_dir() -> Path:

@@ -38,7 +38,7 @@ class FaceModel(nn.Module):
         super().__init__()
         self.config = config
         self.task = _plugins.registry().get("task", config.task)
-        self.backbone = create_backbone(config.backbone)
+        self.backbone = create_backbone(config.backbone, config.preprocess.input_size)
         # What the classifier-less backbone outputs: for some (MobileNetV3, GhostNet) a pre-logits
         # layer makes that head_hidden_size, not num_features.
         features = getattr(self.backbone, "head_hidden_size", None) or self.backbone.num_features

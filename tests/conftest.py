@@ -23,7 +23,7 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 #: The real face photos every task is run on (see assets/README.md for their provenance).
 FACES = [ASSETS / name for name in ("portrait.jpg", "portrait_same_person.jpg", "portrait_other_person.jpg", "group.jpg", "grayscale.jpg")]
 #: Two timm families, randomly initialised and tiny, so that every task builds in milliseconds.
-BACKBONES = ("test_resnet", "test_efficientnet")
+BACKBONES = ("test_resnet", "test_efficientnet", "test_vit")  # three families: ResNet, EfficientNet, ViT (fixed input size)
 
 
 def _minihub_script() -> Path | None:
