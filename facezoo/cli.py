@@ -6,6 +6,7 @@
     facezoo push DIR REPO_ID [--branch B] [--tag T]
     facezoo train TASK --dataset D --output DIR [--backbone B] [--finetune-epochs N] ...
     facezoo export RUN_DIR TARGET_DIR [--no-half]
+    facezoo distill --output DIR [--backbone B] [--input-size H W] [--epochs N] [--export TARGET_DIR] ...
     facezoo eval MODEL --dataset D [--split S] [--limit N] [--json]
 """
 
@@ -151,6 +152,19 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_distill(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from .distill import DistillSettings, distill, export
+
+    options = {f.name: getattr(args, f.name) for f in dataclasses.fields(DistillSettings) if getattr(args, f.name, None) is not None}
+    output = distill(output_dir=args.output, data_root=args.data, stop_after=args.stop_after, **options)
+    print(f"model written to {output}")
+    if args.export and (output / "model.safetensors").exists():
+        print(f"shipped model written to {export(output, args.export, data_root=args.data)}")
+    return 0
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     import facezoo
 
@@ -230,6 +244,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="data root (default: $FACEZOO_DATA)")
     p.add_argument("--no-half", dest="half", action="store_false", help="keep float32 weights")
     p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("distill", help="distil the dlib face-recognition teacher into a timm identity student (resumable)")
+    p.add_argument("--output", required=True, help="model directory to write (re-run to resume)")
+    p.add_argument("--data", help="data root (default: $FACEZOO_DATA)")
+    p.add_argument("--backbone")
+    p.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"))
+    p.add_argument("--sources", nargs="+", metavar="DATASET:SPLIT[:LIMIT]", help="student images (never lfw or fewshot-five)")
+    for name in ("val-identities", "epochs", "batch-size", "seed", "stop-after"):
+        p.add_argument(f"--{name}", type=int)
+    for name in ("lr", "weight-decay", "relational"):
+        p.add_argument(f"--{name}", type=float)
+    p.add_argument("--tag")
+    p.add_argument("--init", help="'imagenet' (default), 'random' or a .safetensors file of backbone weights")
+    p.add_argument("--no-augment", dest="augment", action="store_false", default=None)
+    p.add_argument("--no-center", dest="center", action="store_false", default=None, help="regress the raw teacher embeddings")
+    p.add_argument("--export", metavar="TARGET_DIR", help="then write the student as it ships (float16), measured side by side with the teacher")
+    p.set_defaults(func=_cmd_distill)
 
     p = sub.add_parser("eval", help="evaluate a model on a dataset split")
     p.add_argument("model", help="task, model id, hf-hub:org/name[@rev] or a model directory")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from typing import Any
 
@@ -14,6 +15,8 @@ from torch.nn import functional as F
 from facezoo import FaceModel, FacezooError, InputError
 
 from . import IdentityResult, Match, Verification
+
+logger = logging.getLogger(__name__)
 
 
 class EmbeddingHead(nn.Module):
@@ -91,12 +94,22 @@ class IdentityModel(FaceModel):
         return Verification(same=sim >= self.threshold, similarity=round(sim, 6), threshold=self.threshold)
 
     def enroll(self, name: str, images: list, *, detect: bool | None = None) -> None:
-        """Add (or extend) a person in the gallery from a few photos of them."""
+        """Add (or extend) a person in the gallery from a few photos of them.
+
+        A photo in which no face is found is skipped with a warning; none at all is an error.
+        """
         if isinstance(images, (str, bytes)) or not isinstance(images, (list, tuple)):
             images = [images]
         if not images:
             raise InputError(f"enroll({name!r}) got no images; pass a few photos of the person")
-        vectors = [self.embed(img, detect=detect) for img in images]
+        vectors = []
+        for index, result in enumerate(self.predict(list(images), detect=detect)):
+            if result:
+                vectors.append(np.asarray(result[0].embedding, dtype=np.float32))
+            else:
+                logger.warning("enroll(%r): no face found in image %d (%s); skipped", name, index, images[index])
+        if not vectors:
+            raise InputError(f"enroll({name!r}): no face found in any of the {len(images)} images; pass photos with a visible face")
         if name in self.gallery:
             vectors = [*self.gallery[name], *vectors]
         self.gallery[name] = np.stack(vectors)
