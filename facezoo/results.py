@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from .detection.base import Detection
+
 
 def _plain(value: Any) -> Any:
     """numpy/tuple-free copy of ``value`` that ``json.dumps`` accepts."""
@@ -26,36 +28,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True)
-class Face:
-    """A detected face: box ``(x1, y1, x2, y2)``, detector score and five landmarks.
-
-    Landmarks are (x, y) for left eye, right eye, nose tip, left and right mouth corner, as they
-    appear in the image (left = smaller x in an upright face).
-
-    Example:
-        >>> Face(box=(0, 0, 10, 10), score=0.99, landmarks=((3, 4),) * 5).width
-        10.0
-    """
-
-    box: tuple[float, float, float, float]
-    score: float
-    landmarks: tuple[tuple[float, float], ...]
-
-    @property
-    def width(self) -> float:
-        return float(self.box[2] - self.box[0])
-
-    @property
-    def height(self) -> float:
-        return float(self.box[3] - self.box[1])
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "box": [float(v) for v in self.box],
-            "score": float(self.score),
-            "landmarks": [[float(x), float(y)] for x, y in self.landmarks],
-        }
+# A face as the detector found it: box (x1, y1, x2, y2), score and five landmarks (image-left eye,
+# image-right eye, nose tip, image-left and image-right mouth corner), in input-image pixels.
+Face = Detection
 
 
 @dataclass(frozen=True, kw_only=True)

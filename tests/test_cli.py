@@ -93,7 +93,7 @@ def test_push_then_load_by_tag(capsys, tmp_path, repo_id):
 )
 def test_errors_exit_2_with_a_message(capsys, argv, message):
     code, out, err = run(capsys, *argv)
-    assert (code, out) == (2, "") and err.startswith(message)
+    assert (code, out) == (2, "") and err.strip().splitlines()[-1].startswith(message)
 
 
 def test_python_dash_m_facezoo():
