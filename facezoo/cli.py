@@ -258,7 +258,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tag")
     p.add_argument("--init", help="'imagenet' (default), 'random' or a .safetensors file of backbone weights")
     p.add_argument("--no-augment", dest="augment", action="store_false", default=None)
-    p.add_argument("--no-center", dest="center", action="store_false", default=None, help="regress the raw teacher embeddings")
     p.add_argument("--export", metavar="TARGET_DIR", help="then write the student as it ships (float16), measured side by side with the teacher")
     p.set_defaults(func=_cmd_distill)
 
