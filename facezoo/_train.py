@@ -60,6 +60,7 @@ class TrainSettings:
     finetune_lr: float = 5e-4
     weight_decay: float = 1e-4
     augment: bool = True
+    detect: bool = False  # crop faces with the model's detector, as in inference (else: pre-cropped images)
     limit: int | None = None  # at most this many training samples (quick runs, tests)
     seed: int = 0
     tag: str | None = None
@@ -131,8 +132,9 @@ class _Run:
             raise FacezooError(f"init must be 'imagenet', 'random' or a .safetensors file, got {settings.init!r}")
         self.transform_config = config
         probe = build_model(config)
-        self.train_x, self.train_y, _ = face_arrays(self.train_set, probe.transform, self.task, progress=progress)
-        self.val_x, self.val_y, _ = face_arrays(self.val_set, probe.transform, self.task, progress=progress)
+        detector = config.preprocess.detector if settings.detect else None
+        self.train_x, self.train_y, _ = face_arrays(self.train_set, probe.transform, self.task, detector=detector, progress=progress)
+        self.val_x, self.val_y, _ = face_arrays(self.val_set, probe.transform, self.task, detector=detector, progress=progress)
         head = dict(config.head)
         if "class_weights" in head and head["class_weights"] is None and self.train_y.dtype == torch.int64:
             head["class_weights"] = _class_weights(self.train_y, len(config.labels) or int(self.train_y.max()) + 1)
@@ -384,7 +386,7 @@ def train(
     if settings.test_split:
         from ._evaluate import evaluate
 
-        report = evaluate(run.model, settings.test_dataset or settings.dataset, settings.test_split, data_root=data_root)
+        report = evaluate(run.model, settings.test_dataset or settings.dataset, settings.test_split, data_root=data_root, detect=settings.detect)
         config = config.replace(metrics={k: round(v, 4) for k, v in report.metrics.items()})
         run.model.config = config
         (run.work / "evaluation.json").write_text(json.dumps(report.to_dict(), indent=1))
@@ -415,8 +417,8 @@ def export(run_dir: str | Path, target_dir: str | Path, *, half: bool = True, da
     if half:
         model = model.half().float()
     test = settings.test_dataset or settings.dataset
-    report = evaluate(model, test, settings.test_split, data_root=data_root)
-    smoke = evaluate(model, test, settings.test_split, data_root=data_root, limit=smoke_limit)
+    report = evaluate(model, test, settings.test_split, data_root=data_root, detect=settings.detect)
+    smoke = evaluate(model, test, settings.test_split, data_root=data_root, limit=smoke_limit, detect=settings.detect)
     model.config = model.config.replace(
         metrics={k: round(v, 4) for k, v in report.metrics.items()},
         evaluation={
@@ -424,6 +426,7 @@ def export(run_dir: str | Path, target_dir: str | Path, *, half: bool = True, da
             "split": settings.test_split,
             "protocol": report.protocol,
             "count": report.count,
+            "detect": settings.detect,
             "smoke": {"limit": smoke_limit, "metrics": {k: round(v, 6) for k, v in smoke.metrics.items()}},
         },
     )

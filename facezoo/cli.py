@@ -81,15 +81,15 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     model = facezoo.load(args.task, args.backbone, pretrained=not args.untrained)
     if args.annotate and len(args.images) != 1:
         raise FacezooError(f"--annotate writes one picture: pass one image, not {len(args.images)}")
-    results = model.predict(list(args.images), detect=False if args.no_detect else None)
-    if args.annotate:
-        facezoo.annotate(args.images[0], results[0]).save(args.annotate)
-        print(f"annotated picture written to {args.annotate}", file=sys.stderr)
     if not model.config.trained:
         print(
             f"WARNING: {model.config.model_id} is UNTRAINED (random weights): these numbers are meaningless.",
             file=sys.stderr,
         )
+    results = model.predict(list(args.images), detect=False if args.no_detect else None)
+    if args.annotate:
+        facezoo.annotate(args.images[0], results[0]).save(args.annotate)
+        print(f"annotated picture written to {args.annotate}", file=sys.stderr)
     if args.json:
         _print_json([{"image": str(img), "faces": [r.to_dict() for r in faces]} for img, faces in zip(args.images, results)])
         return 0
@@ -236,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"))
     p.add_argument("--head", help='head arguments as JSON, e.g. \'{"bins": 5}\'')
     p.add_argument("--no-augment", dest="augment", action="store_false", default=None)
+    p.add_argument("--detect", action="store_true", default=None, help="train on detector crops, as predict() sees raw photos")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("export", help="write a trained run as it ships (float16), re-evaluated for its card")

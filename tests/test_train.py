@@ -59,6 +59,14 @@ def test_resume_reproduces_uninterrupted_weights(tmp_path, monkeypatch):
         torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
 
 
+def test_training_on_detector_crops(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEZOO_CACHE", str(tmp_path / "cache"))
+    options = {**TINY, "limit": 16, "finetune_epochs": 1}
+    out = facezoo.train("beauty", output_dir=tmp_path / "run", data_root=DATA, progress=False, detect=True, **RUNS["beauty"], **options)
+    assert facezoo.load(str(out)).config.trained
+    assert "--detect" in (out / "README.md").read_text()
+
+
 def test_other_settings_in_the_same_directory_are_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("FACEZOO_CACHE", str(tmp_path / "cache"))
     options = dict(data_root=DATA, progress=False, **RUNS["beauty"], **TINY)

@@ -47,6 +47,8 @@ def test_smoke_evaluation_matches_export(model_id):
     model = facezoo.load(model_id)
     evaluation = model.config.evaluation
     smoke = evaluation["smoke"]
-    report = facezoo.evaluate(model, evaluation["dataset"], evaluation["split"], data_root=DATA, limit=smoke["limit"])
+    report = facezoo.evaluate(
+        model, evaluation["dataset"], evaluation["split"], data_root=DATA, limit=smoke["limit"], detect=evaluation.get("detect", False)
+    )
     for name, value in smoke["metrics"].items():
         assert report.metrics[name] == pytest.approx(value, abs=2e-3), name
