@@ -200,7 +200,7 @@ class DistillSettings:
     input_size: tuple[int, int] = (96, 96)
     sources: tuple[str, ...] = DEFAULT_SOURCES
     val_identities: int = 20  # CelebA identities held out: validation pairs and the threshold
-    epochs: int = 8
+    epochs: int = 6
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 1e-4
@@ -331,6 +331,12 @@ class _Run:
         self.model = build_model(self.config).to(memory_format=torch.channels_last)
         if weights is not None:
             load_imagenet(self.model.backbone, weights)
+        with torch.no_grad():
+            # dlib's embeddings crowd around one direction (strangers sit at cosine ~0.85). Started
+            # from batch norm's (1, 0) affine the student first collapses onto that direction; started
+            # in the teacher's coordinates (per-dimension spread and mean) it learns what differs.
+            self.model.head.bn.weight.copy_(self.train_t.std(0))
+            self.model.head.bn.bias.copy_(self.train_t.mean(0))
         self.history: list[dict[str, Any]] = []
         self.best: tuple[float, dict[str, torch.Tensor]] | None = None
         self.done = 0
@@ -631,8 +637,9 @@ def distill_card(config, settings: DistillSettings, history: list[dict[str, Any]
         f"Teacher: {TEACHER_TERMS} It embeds each face its own way: dlib's HOG detector (the whole crop when it finds no "
         f"face), 5-point landmarks, 150 px chip. Student: timm `{config.backbone}` with the identity "
         f"`EmbeddingHead` (128-d){' from ImageNet weights' if settings.init == 'imagenet' else ''}, fed the face exactly as config.json prepares it ({settings.input_size[1]} px, whole crop; "
-        f"at inference the MTCNN 5-point alignment). Loss `1 − cos(student, teacher)` (half the squared "
-        f"distance the verification compares) + {settings.relational} × MSE of the in-batch similarity matrices; AdamW, one-cycle, lr {settings.lr}, batch {settings.batch_size}, {len(history)} epochs"
+        f"at inference the MTCNN 5-point alignment). The head's batch norm starts at the teacher's per-dimension "
+        f"spread and mean. Loss `1 − cos(student, teacher)` (half the squared distance the verification compares) + "
+        f"{settings.relational} × MSE of the in-batch similarity matrices; AdamW, one-cycle, lr {settings.lr}, batch {settings.batch_size}, {len(history)} epochs"
         f"{', flips and small affine moves' if settings.augment else ''}. Best epoch and the verification threshold "
         f"({config.head['threshold']}) chosen on the held-out CelebA pairs (student accuracy there "
         f"{config.metrics.get('val/accuracy', float('nan')):.2%}, teacher {teacher_val['accuracy']:.2%}); LFW is used only to "

@@ -137,7 +137,7 @@ def facezoo_register_models(register):
 
     from facezoo.registry import shipped_models
 
-    for spec in shipped_models('identity', Path(__file__).parent / "weights", default='efficientnet_lite0.celeba-arcface'):
+    for spec in shipped_models('identity', Path(__file__).parent / "weights", default='efficientnet_lite0.distilled-dlib'):
         register(spec)
 
 
