@@ -1,0 +1,91 @@
+"""Raw photos in: the shipped models detect, crop and label every face of a real photo, offline,
+through predict, analyze, annotate and the CLI's --annotate."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import ASSETS
+from PIL import Image
+
+import facezoo
+from facezoo.cli import main
+
+
+@pytest.fixture(scope="module")
+def age_gender():
+    return facezoo.load("age-gender")
+
+
+def test_group_photo_gives_one_labelled_result_per_face(age_gender):
+    results = age_gender.predict(ASSETS / "group.jpg")
+    assert len(results) == 2  # group_sts98_two_astronauts: two clear faces
+    for result in results:
+        assert result.trained and result.face.score >= 0.9
+        assert 0 < result.age < 100 and result.gender in ("male", "female")
+        json.dumps(result.to_dict())
+
+
+def test_no_face_gives_an_empty_list(age_gender):
+    flat = np.full((240, 320, 3), 127, np.uint8)
+    assert age_gender.predict(flat) == []
+    assert age_gender.predict([flat, ASSETS / "portrait.jpg"])[0] == []
+
+
+def test_exif_rotated_photo_is_detected_upright(age_gender, tmp_path):
+    upright = Image.open(ASSETS / "portrait.jpg")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated; viewers turn it 90° clockwise
+    upright.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "rotated.jpg", exif=exif, quality=95)
+    [face_up] = age_gender.predict(ASSETS / "portrait.jpg")
+    [face_rot] = age_gender.predict(tmp_path / "rotated.jpg")
+    assert np.allclose(face_up.face.box, face_rot.face.box, atol=4)
+
+
+def test_huge_photo_is_handled(age_gender):
+    small = Image.open(ASSETS / "portrait.jpg")
+    huge = small.resize((small.width * 16, small.height * 16))  # 3840 × 4800
+    [face] = age_gender.predict(huge)
+    [reference] = age_gender.predict(small)
+    assert np.allclose(np.array(face.face.box) / 16, reference.face.box, atol=6)
+
+
+def test_analyze_detects_once_and_fills_every_task(monkeypatch):
+    models = [facezoo.load("age-gender"), facezoo.load("expression"), facezoo.load("keypoints")]
+    calls = []
+    original = type(models[0]).detect
+    monkeypatch.setattr(type(models[0]), "detect", lambda self, images: calls.append(1) or original(self, images))
+    faces = facezoo.analyze(ASSETS / "group.jpg", models=models)
+    assert len(calls) == 1 and len(faces) == 2
+    for face in faces:
+        assert set(face.results) == {"age-gender", "expression", "keypoints"}
+        assert len(face.results["keypoints"].points) == 68
+        x1, y1, x2, y2 = face.face.box
+        inside = [(x1 - 20 <= x <= x2 + 20 and y1 - 20 <= y <= y2 + 20) for x, y in face.results["keypoints"].points]
+        assert sum(inside) >= 60, "keypoints land on their face"
+        json.dumps(face.to_dict())
+
+
+def test_annotate_draws_on_a_copy():
+    faces = facezoo.analyze(ASSETS / "group.jpg", tasks=["age-gender"])
+    original = Image.open(ASSETS / "group.jpg").convert("RGB")
+    drawn = facezoo.annotate(ASSETS / "group.jpg", faces)
+    assert drawn.size == original.size
+    assert np.abs(np.asarray(drawn, np.int16) - np.asarray(original, np.int16)).sum() > 0
+    assert np.array_equal(np.asarray(Image.open(ASSETS / "group.jpg").convert("RGB")), np.asarray(original))
+
+
+def test_cli_predict_annotate(tmp_path, capsys):
+    out = tmp_path / "out.jpg"
+    assert main(["predict", "age-gender", str(ASSETS / "group.jpg"), "--annotate", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert len(printed.strip().splitlines()) == 2 and Image.open(out).size == Image.open(ASSETS / "group.jpg").size
+
+
+def test_cli_reports_no_face(tmp_path, capsys):
+    flat = tmp_path / "wall.jpg"
+    Image.new("RGB", (200, 150), (120, 120, 120)).save(flat)
+    assert main(["predict", "beauty", str(flat)]) == 0
+    assert "no face found" in capsys.readouterr().out
