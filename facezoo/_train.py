@@ -112,12 +112,45 @@ def _batches(n: int, batch_size: int, generator: torch.Generator, drop_last: boo
     return [order[i : i + batch_size] for i in range(0, stop, batch_size)]
 
 
+class RunDirectory:
+    """The ``training/`` folder of a run: a guard against mixing settings, an atomic checkpoint
+    written after every epoch, and the history of per-epoch metrics."""
+
+    def __init__(self, output: Path, settings_json: str):
+        self.output, self.work, self.settings_json = output, output / "training", settings_json
+
+    def open(self) -> dict | None:
+        """Record the settings (refusing others) and return the last checkpoint, if any."""
+        state_file, settings_file = self.work / "state.pt", self.work / "settings.json"
+        if settings_file.exists() and settings_file.read_text() != self.settings_json:
+            raise FacezooError(
+                f"{self.output} holds a run with other settings ({settings_file}); use another output directory "
+                "or delete that one to start afresh"
+            )
+        self.work.mkdir(parents=True, exist_ok=True)
+        settings_file.write_text(self.settings_json)
+        if not state_file.exists():
+            return None
+        # Our own checkpoint, read with the restricted (weights-only) unpickler.
+        return torch.load(state_file, map_location="cpu", weights_only=True)
+
+    def save(self, state: dict[str, Any], history: list[dict[str, Any]]) -> None:
+        tmp = self.work / "state.pt.tmp"
+        torch.save(state, tmp)
+        tmp.replace(self.work / "state.pt")
+        (self.work / "history.json").write_text(json.dumps(history, indent=1))
+
+    def history(self) -> list[dict[str, Any]]:
+        return json.loads((self.work / "history.json").read_text())
+
+
 class _Run:
     """State of one training run: model, loss, data, history; checkpointed after every epoch."""
 
     def __init__(self, settings: TrainSettings, output_dir: Path, data_root, progress: bool):
         self.settings, self.output, self.progress = settings, output_dir, progress
         self.work = output_dir / "training"
+        self.directory = RunDirectory(output_dir, json.dumps(dataclasses.asdict(settings), sort_keys=True, default=list))
         registry = _plugins.registry()
         self.task = registry.get("task", settings.task)
         self.train_set, self.val_set = _split(settings, data_root)
@@ -157,11 +190,7 @@ class _Run:
         self.done = {"head": 0, "finetune": 0}
 
     # -- checkpoints -------------------------------------------------------------------------
-    def _settings_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self.settings), sort_keys=True, default=list)
-
     def save(self, optimizer, scheduler, stage: str) -> None:
-        self.work.mkdir(parents=True, exist_ok=True)
         state = {
             "model": self.model.state_dict(),
             "loss": self.loss.state_dict(),
@@ -172,30 +201,18 @@ class _Run:
             "best_value": self.best[0] if self.best else None,
             "best_state": self.best[1] if self.best else {},
         }
-        tmp = self.work / "state.pt.tmp"
-        torch.save(state, tmp)
-        tmp.replace(self.work / "state.pt")
-        (self.work / "history.json").write_text(json.dumps(self.history, indent=1))
+        self.directory.save(state, self.history)
 
     def restore(self) -> dict | None:
-        state_file, settings_file = self.work / "state.pt", self.work / "settings.json"
-        if settings_file.exists() and settings_file.read_text() != self._settings_json():
-            raise FacezooError(
-                f"{self.output} holds a run with other settings ({settings_file}); use another output directory "
-                "or delete that one to start afresh"
-            )
-        self.work.mkdir(parents=True, exist_ok=True)
-        settings_file.write_text(self._settings_json())
-        if not state_file.exists():
+        state = self.directory.open()
+        if state is None:
             return None
-        # Our own checkpoint, read with the restricted (weights-only) unpickler.
-        state = torch.load(state_file, map_location="cpu", weights_only=True)
         self.model.load_state_dict(state["model"])
         self.loss.load_state_dict(state["loss"])
         self.done = state["done"]
         if state["best_value"] is not None:
             self.best = (state["best_value"], state["best_state"])
-        self.history = json.loads((self.work / "history.json").read_text())
+        self.history = self.directory.history()
         logger.info("resuming %s after %s", self.output, self.done)
         return state
 
