@@ -90,8 +90,16 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.annotate:
         facezoo.annotate(args.images[0], results[0]).save(args.annotate)
         print(f"annotated picture written to {args.annotate}", file=sys.stderr)
+    verification = None
+    if hasattr(model, "verify") and len(args.images) == 2 and all(results):
+        # Two photos to an identity model: same person or not (the main face of each).
+        import numpy as np
+
+        similarity = float(np.dot(results[0][0].embedding, results[1][0].embedding))
+        verification = {"same": similarity >= model.threshold, "similarity": round(similarity, 4), "threshold": model.threshold}
     if args.json:
-        _print_json([{"image": str(img), "faces": [r.to_dict() for r in faces]} for img, faces in zip(args.images, results)])
+        output = [{"image": str(img), "faces": [r.to_dict() for r in faces]} for img, faces in zip(args.images, results)]
+        _print_json({"images": output, "verification": verification} if verification else output)
         return 0
     for image, faces in zip(args.images, results):
         if not faces:
@@ -99,6 +107,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         for k, result in enumerate(faces):
             label = f"{image}" + (f" face {k + 1}" if len(faces) > 1 else "")
             print(f"{label}: {_format_result(result)}")
+    if verification:
+        verdict = "the same person" if verification["same"] else "different people"
+        print(f"=> {verdict}: similarity {verification['similarity']:.3f} (threshold {verification['threshold']:.3f})")
     return 0
 
 
@@ -259,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tag")
     p.add_argument("--init", help="'imagenet' (default), 'random' or a .safetensors file of backbone weights")
     p.add_argument("--no-augment", dest="augment", action="store_false", default=None)
+    p.add_argument("--no-align", dest="align", action="store_false", default=None, help="student sees the whole pre-cropped images")
     p.add_argument("--export", metavar="TARGET_DIR", help="then write the student as it ships (float16), measured side by side with the teacher")
     p.set_defaults(func=_cmd_distill)
 

@@ -89,3 +89,14 @@ def test_cli_reports_no_face(tmp_path, capsys):
     Image.new("RGB", (200, 150), (120, 120, 120)).save(flat)
     assert main(["predict", "beauty", str(flat)]) == 0
     assert "no face found" in capsys.readouterr().out
+
+
+def test_cli_predict_identity_on_two_photos_verifies(capsys):
+    def verdict(other: str) -> dict:
+        assert main(["predict", "identity", str(ASSETS / "portrait.jpg"), str(ASSETS / other), "--json"]) == 0
+        return json.loads(capsys.readouterr().out)["verification"]
+
+    same, different = verdict("portrait_same_person.jpg"), verdict("portrait_other_person.jpg")
+    assert same["threshold"] == different["threshold"] == facezoo.load("identity").threshold
+    assert same["similarity"] > different["similarity"]
+    assert same["same"] == (same["similarity"] >= same["threshold"])
