@@ -662,7 +662,7 @@ def distill_card(config, settings: DistillSettings, history: list[dict[str, Any]
         f"({config.head['threshold']}) chosen on the held-out CelebA pairs (student accuracy there "
         f"{config.metrics.get('val/accuracy', float('nan')):.2%}, teacher {teacher_val['accuracy']:.2%}); LFW is used only to "
         f"test. Training time {minutes:.1f} min on 2 shared CPU cores.\n\n```\npip install 'facezoo[distill,imagenet]'\n"
-        f"{summary['command']}\n```"
+        f"{command_line(settings)} --export plugins/facezoo_identity/weights/{config.backbone}.{config.tag}\n```"
     )
     if table is not None:
         training += (
