@@ -45,6 +45,7 @@ from ._factory import build_model, new_config
 from ._hub import load_model_dir, save_model
 from .data import FaceDataset, load_dataset
 from .data.arrays import face_arrays
+from ._train import RunDirectory
 from .errors import FacezooError, MissingExtraError
 
 logger = logging.getLogger(__name__)
@@ -292,6 +293,7 @@ class _Run:
     def __init__(self, settings: DistillSettings, output: Path, data_root, progress: bool):
         self.settings, self.output, self.progress = settings, output, progress
         self.work = output / "training"
+        self.directory = RunDirectory(output, json.dumps(dataclasses.asdict(settings), sort_keys=True, default=list))
         registry = _plugins.registry()
         config = new_config("identity", settings.backbone, embedding_dim=128)
         config = config.replace(preprocess={"input_size": tuple(settings.input_size)})
@@ -344,9 +346,6 @@ class _Run:
         self.best: tuple[float, dict[str, torch.Tensor]] | None = None
         self.done = 0
 
-    def _settings_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self.settings), sort_keys=True, default=list)
-
     def save(self, optimizer, scheduler) -> None:
         state = {
             "model": self.model.state_dict(),
@@ -356,29 +355,17 @@ class _Run:
             "best_value": self.best[0] if self.best else None,
             "best_state": self.best[1] if self.best else {},
         }
-        tmp = self.work / "state.pt.tmp"
-        torch.save(state, tmp)
-        tmp.replace(self.work / "state.pt")
-        (self.work / "history.json").write_text(json.dumps(self.history, indent=1))
+        self.directory.save(state, self.history)
 
     def restore(self) -> dict | None:
-        state_file, settings_file = self.work / "state.pt", self.work / "settings.json"
-        if settings_file.exists() and settings_file.read_text() != self._settings_json():
-            raise FacezooError(
-                f"{self.output} holds a run with other settings ({settings_file}); use another output directory "
-                "or delete that one to start afresh"
-            )
-        self.work.mkdir(parents=True, exist_ok=True)
-        settings_file.write_text(self._settings_json())
-        if not state_file.exists():
+        state = self.directory.open()
+        if state is None:
             return None
-        # Our own checkpoint, read with the restricted (weights-only) unpickler.
-        state = torch.load(state_file, map_location="cpu", weights_only=True)
         self.model.load_state_dict(state["model"])
         self.done = state["done"]
         if state["best_value"] is not None:
             self.best = (state["best_value"], state["best_state"])
-        self.history = json.loads((self.work / "history.json").read_text())
+        self.history = self.directory.history()
         logger.info("resuming %s after %d epochs", self.output, self.done)
         return state
 
