@@ -292,7 +292,6 @@ class _Run:
 
     def __init__(self, settings: DistillSettings, output: Path, data_root, progress: bool):
         self.settings, self.output, self.progress = settings, output, progress
-        self.work = output / "training"
         self.directory = RunDirectory(output, json.dumps(dataclasses.asdict(settings), sort_keys=True, default=list))
         registry = _plugins.registry()
         config = new_config("identity", settings.backbone, embedding_dim=128)
