@@ -489,7 +489,7 @@ def distill(
     summary = {"counts": run.counts, "aligned": run.found if settings.align else {}, "val_identities": settings.val_identities, "val_pairs": len(run.val_pairs),
                "val_images": len(run.val_set), "teacher_val": run.teacher_val, "student_val": val,
                "command": command_line(settings, output)}
-    (run.work / "summary.json").write_text(json.dumps(summary, indent=1))
+    (run.directory.work / "summary.json").write_text(json.dumps(summary, indent=1))
     save_model(run.model, output, card=distill_card(run.model.config, settings, run.history, summary))
     return output
 
