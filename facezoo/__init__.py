@@ -29,7 +29,7 @@ from .errors import (  # noqa: E402
     WeightsError,
 )
 from .hookspecs import hookimpl  # noqa: E402
-from .registry import DatasetSpec, DetectorSpec, PretrainedSpec, TaskSpec  # noqa: E402
+from .registry import CommandSpec, DatasetSpec, DetectorSpec, PretrainedSpec, TaskSpec, TeacherSpec  # noqa: E402
 from .results import Face, FaceResult  # noqa: E402
 
 _LAZY = {
@@ -41,8 +41,8 @@ _LAZY = {
     "FaceCrop": "._preprocess",
     "FaceTransform": "._preprocess",
     "push_directory": "._hub",
-    "push_to_hub": "._hub",
-    "train": "._train",
+    "train": ".training",
+    "export": ".training",
     "analyze": "._analyze",
     "annotate": "._analyze",
     "FaceAnalysis": "._analyze",
@@ -64,9 +64,9 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "DatasetError", "DatasetSpec", "DetectorSpec", "Face", "FaceCrop", "FaceModel", "FaceResult", "FaceTransform",
+    "CommandSpec", "DatasetError", "DatasetSpec", "TeacherSpec", "DetectorSpec", "Face", "FaceCrop", "FaceModel", "FaceResult", "FaceTransform",
     "FacezooError", "HubError", "InputError", "MissingExtraError", "ModelConfig", "PluginError", "PluginInfo",
     "Preprocess", "PretrainedSpec", "TaskSpec", "UnknownNameError", "WeightsError", "__version__", "hookimpl",
-    "list_models", "list_plugins", "list_tasks", "load", "new_config", "push_directory", "push_to_hub",
+    "list_models", "list_plugins", "list_tasks", "load", "new_config", "push_directory", "export",
     "register_plugin", "unregister_plugin", "train", "evaluate", "EvalReport", "analyze", "annotate", "FaceAnalysis",
 ]

@@ -9,13 +9,16 @@ Example:
 
 from __future__ import annotations
 
+import threading
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-from ._images import load_image
-from .errors import FacezooError
+from ._images import as_batch, load_image, load_images
+from .errors import FacezooError, InputError
 from .results import Face, FaceResult
 
 
@@ -34,61 +37,117 @@ class FaceAnalysis:
             out[task] = data
         return out
 
+    def caption(self) -> str:
+        """Every task's short caption, e.g. ``"34y female, happy"``."""
+        return ", ".join(r.caption() + ("" if r.trained else " (untrained)") for r in self.results.values())
 
-def analyze(image: Any, tasks: list[str] | None = None, *, models: list | None = None) -> list[FaceAnalysis]:
-    """Detect the faces of one image once and run each task's model on them.
 
-    ``tasks`` are loaded with :func:`facezoo.load` (pretrained); pass ``models`` instead to use
-    models you already hold. Faces are ordered as the detector returns them (best first).
+def runnable_tasks() -> tuple[list[str], dict[str, str]]:
+    """Tasks whose default model loads offline now, and the others with the reason."""
+    from ._factory import _pretrained_for, available_offline, list_tasks
+
+    ready, skipped = [], {}
+    for task in list_tasks():
+        try:
+            spec = _pretrained_for(task, None)
+        except FacezooError as exc:
+            skipped[task] = str(exc).split(".")[0]
+            continue
+        if available_offline(spec):
+            ready.append(task)
+        else:
+            skipped[task] = f"its weights ({spec.source}) are not downloaded"
+    return ready, skipped
+
+
+class Analyzer:
+    """Holds one model per task and analyses photos: detect once, every model fills each face.
+
+    Example:
+        >>> analyzer = Analyzer(["age-gender", "expression"])        # doctest: +SKIP
+        >>> analyzer(["a.jpg", "b.jpg"])                              # doctest: +SKIP
+        [[FaceAnalysis(...)], [FaceAnalysis(...), FaceAnalysis(...)]]
     """
-    from ._factory import list_tasks, load
 
-    if models is None:
-        models = [load(task) for task in (tasks or list_tasks())]
-    if not models:
-        raise FacezooError("analyze() needs at least one task or model")
-    picture = load_image(image)
-    detectors = {m.config.preprocess.detector for m in models}
-    if None in detectors or len(detectors) != 1:
-        raise FacezooError(
-            f"analyze() runs one detector for all models, but these models name {sorted(map(str, detectors))}; "
-            "call each model's predict() instead"
-        )
-    faces = models[0].detect([picture])
-    records = [FaceAnalysis(face=f) for f in faces[0]]
-    for model in models:
-        for record, result in zip(records, model.predict(picture, faces=faces)):
-            record.results[model.config.task] = result
-    return records
+    def __init__(self, tasks: Sequence[str] | None = None, *, models: list | None = None, **load_options: Any):
+        from ._factory import load
+
+        if models is None:
+            if tasks is None:
+                tasks, skipped = runnable_tasks()
+                if skipped:
+                    warnings.warn(
+                        "analyze() skips " + "; ".join(f"{t} ({why})" for t, why in skipped.items()) + ". Name tasks=[...] to choose.",
+                        stacklevel=3,
+                    )
+            if isinstance(tasks, str):
+                tasks = [tasks]
+            models = [load(task, **load_options) for task in tasks]
+        if not models:
+            raise FacezooError("analyze() needs at least one task or model")
+        detectors = {(m.config.preprocess.detector, m.config.preprocess.min_face_score, m.config.preprocess.detect_padding) for m in models}
+        if len(detectors) != 1 or None in {d[0] for d in detectors}:
+            raise FacezooError(
+                f"analyze() runs one detector for all models, but these models detect with {sorted(map(str, detectors))}; "
+                "call each model's predict() instead"
+            )
+        self.models = models
+
+    def __call__(self, images: Any) -> list:
+        """One list of :class:`FaceAnalysis` per image (a single image gives one list)."""
+        items, single = as_batch(images)
+        pictures = load_images(items)
+        faces = self.models[0].detect(pictures)
+        records = [[FaceAnalysis(face=f) for f in found] for found in faces]
+        for model in self.models:
+            for image_records, results in zip(records, model.predict(pictures, faces=faces)):
+                for record, result in zip(image_records, results):
+                    record.results[model.config.task] = result
+        return records[0] if single else records
 
 
-def _caption(results: dict[str, FaceResult]) -> str:
-    parts = []
-    for result in results.values():
-        data = result.to_dict()
-        if "age" in data:
-            parts.append(f"{data['age']:.0f}y {data['gender']}")
-        elif "label" in data:
-            parts.append(data["label"])
-        elif "score" in data:
-            parts.append(f"beauty {data['score']:.2f}")
-        elif data.get("matches"):
-            parts.append(f"{data['matches'][0]['name']} {data['matches'][0]['similarity']:.2f}")
-        if not data.get("trained", True):
-            parts[-1:] = [parts[-1] + " (untrained)"] if parts else []
-    return ", ".join(parts)
+_analyzers: dict[tuple, Analyzer] = {}
+_lock = threading.Lock()
+
+
+def analyze(images: Any, tasks: Sequence[str] | None = None, *, models: list | None = None) -> list:
+    """Detect the faces of an image (or a list of images) once and run each task's model on them.
+
+    ``tasks`` default to every task whose pretrained model loads offline (the others are named in
+    a warning). Models load once per process and are reused by later calls; pass ``models`` to use
+    models you hold. Faces are in the detector's order (best first).
+    """
+    if models is not None:
+        return Analyzer(models=models)(images)
+    key = tuple(tasks) if tasks is not None else None
+    with _lock:
+        if key not in _analyzers:
+            _analyzers[key] = Analyzer(tasks)
+        analyzer = _analyzers[key]
+    return analyzer(images)
 
 
 def annotate(image: Any, faces: list[FaceAnalysis] | list[FaceResult]) -> Image.Image:
-    """A copy of ``image`` with each face's box, landmarks, keypoints and labels drawn on it."""
+    """A copy of ``image`` with each face's box, landmarks, keypoints and labels drawn on it.
+
+    ``faces`` are the results for this one image: ``analyze(image)`` or ``model.predict(image)``.
+    """
+    if not isinstance(faces, (list, tuple)) or not all(isinstance(f, (FaceAnalysis, FaceResult)) for f in faces):
+        nested = isinstance(faces, (list, tuple)) and any(isinstance(f, list) for f in faces)
+        raise InputError(
+            "annotate() draws the faces of one image: pass analyze(image) or model.predict(image) for that image"
+            + (", not the list of lists predict() returns for several images (use results[i])" if nested else f", not {type(faces).__name__}")
+        )
     picture = load_image(image).copy()
     draw = ImageDraw.Draw(picture)
     width = max(2, round(max(picture.size) / 400))
     font = ImageFont.load_default(size=max(12, round(max(picture.size) / 60)))
     for item in faces:
-        results = item.results if isinstance(item, FaceAnalysis) else {getattr(item, "model", "") or "result": item}
-        face = item.face if isinstance(item, FaceAnalysis) else item.face
-        for result in results.values():
+        if isinstance(item, FaceAnalysis):
+            results, face, caption = item.results.values(), item.face, item.caption()
+        else:
+            results, face, caption = [item], item.face, item.caption() + ("" if item.trained else " (untrained)")
+        for result in results:
             for x, y in getattr(result, "points", None) or []:
                 draw.ellipse([x - width, y - width, x + width, y + width], fill=(0, 220, 255))
         if face is None:
@@ -97,7 +156,6 @@ def annotate(image: Any, faces: list[FaceAnalysis] | list[FaceResult]) -> Image.
         draw.rectangle([x1, y1, x2, y2], outline=(0, 255, 0), width=width)
         for x, y in face.landmarks:
             draw.ellipse([x - width, y - width, x + width, y + width], fill=(255, 60, 60))
-        caption = _caption(results)
         if caption:
             left, top, right, bottom = draw.textbbox((0, 0), caption, font=font)
             y = max(0, y1 - (bottom - top) - 4)

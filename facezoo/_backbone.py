@@ -54,8 +54,9 @@ def check_backbone(name: str) -> None:
         raise unknown_name("backbone", name, _all_backbones(), hint="Backbones are timm model names (timm.list_models())")
 
 
-def create_backbone(name: str, input_size: tuple[int, int] | None = None):
-    """A timm model without classifier (``num_classes=0``), features globally pooled.
+def create_backbone(name: str, input_size: tuple[int, int] | None = None, pooled: bool = True):
+    """A timm model without classifier (``num_classes=0``), features globally pooled (or, with
+    ``pooled=False``, the unpooled feature map).
 
     Models built for one input size (ViTs and other patch-embedding models) are built for
     ``input_size``; convolutional models take any size.
@@ -67,12 +68,13 @@ def create_backbone(name: str, input_size: tuple[int, int] | None = None):
     import timm
 
     check_backbone(name)
+    options = {} if pooled else {"global_pool": ""}
     if input_size is not None:
         try:
-            return timm.create_model(name, pretrained=False, num_classes=0, img_size=tuple(input_size))
+            return timm.create_model(name, pretrained=False, num_classes=0, img_size=tuple(input_size), **options)
         except TypeError:  # the model takes no img_size: it accepts any input size
             pass
-    return timm.create_model(name, pretrained=False, num_classes=0)
+    return timm.create_model(name, pretrained=False, num_classes=0, **options)
 
 
 def _cache_dir() -> Path:
@@ -150,3 +152,37 @@ def load_imagenet(backbone_module, weights: ImageNetWeights) -> None:
             f"unexpected {result.unexpected_keys[:10]}"
         )
 
+
+
+def split_backbone(backbone, stages: int):
+    """``(frozen, tail)``: the stem and first ``stages`` blocks of a timm EfficientNet/MobileNet
+    backbone, and a module sharing the backbone's other weights that runs the rest of the
+    backbone's own forward on the frozen part's output. ``tail(frozen(x)) == backbone(x)``.
+
+    Training caches the frozen part's output once and fine-tunes only the tail.
+
+    Example:
+        >>> import torch
+        >>> net = create_backbone("test_efficientnet").eval()
+        >>> frozen, tail = split_backbone(net, 2)
+        >>> x = torch.rand(1, 3, 64, 64)
+        >>> bool(torch.allclose(tail(frozen(x)), net(x), atol=1e-5))
+        True
+    """
+    import copy
+
+    from torch import nn
+
+    if not all(hasattr(backbone, name) for name in ("conv_stem", "bn1", "blocks")):
+        raise WeightsError(
+            f"freezing early stages needs an EfficientNet- or MobileNet-style timm backbone (conv_stem, bn1, blocks); "
+            f"{type(backbone).__name__} is not one: train with freeze=0"
+        )
+    if not 0 < stages < len(backbone.blocks):
+        raise WeightsError(f"freeze must be between 1 and {len(backbone.blocks) - 1} stages for this backbone, got {stages}")
+    frozen = nn.Sequential(backbone.conv_stem, backbone.bn1, *backbone.blocks[:stages])
+    tail = copy.copy(backbone)
+    tail._modules = dict(backbone._modules)
+    tail.conv_stem, tail.bn1 = nn.Identity(), nn.Identity()
+    tail.blocks = nn.Sequential(*(nn.Identity() for _ in range(stages)), *backbone.blocks[stages:])
+    return frozen, tail

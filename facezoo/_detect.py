@@ -6,7 +6,7 @@ the detector every built-in task names in ``preprocess.detector``.
 
 from __future__ import annotations
 
-import functools
+import threading
 
 import numpy as np
 from PIL import ImageOps
@@ -28,32 +28,45 @@ def facezoo_register_detectors(register):
     register(DetectorSpec("mtcnn", build=_build_mtcnn, summary="MTCNN with five landmarks (weights ship with facezoo)"))
 
 
-@functools.lru_cache(maxsize=4)
+_detectors: dict[str, object] = {}
+_lock = threading.Lock()
+
+
 def get_detector(name: str):
-    """The detector registered as ``name``, built once per process."""
-    return _plugins.registry().get("detector", name).build()
+    """The detector registered as ``name``, built once per process (also when threads race for it)."""
+    with _lock:
+        if name not in _detectors:
+            _detectors[name] = _plugins.registry().get("detector", name, hint="See facezoo list plugins").build()
+        return _detectors[name]
 
 
-def detect_faces(name: str, images: list, min_score: float = 0.0, pad: float = 0.0) -> list[list[Face]]:
+def detect_faces(name: str, images: list, min_score: float = 0.0, padding: float = 0.0) -> list[list[Face]]:
     """Faces with a detector score of at least ``min_score`` in each RGB PIL image, best first.
 
-    ``pad`` adds a black border of that fraction of the longer side before detecting, which
-    keeps detections stable on tight face crops (see docs/detection.md); coordinates are
-    always those of the given image.
+    An image in which no such face is found is searched once more with a black border of
+    ``padding`` × its longer side: a face that fills the whole frame (a tight crop) is then found
+    too. Coordinates are always those of the given image.
     """
     detector = get_detector(name)
-    borders = [round(pad * max(img.size)) for img in images]
-    arrays = [np.asarray(ImageOps.expand(img, border=b) if b else img) for img, b in zip(images, borders)]
-    found = detector.detect(arrays)
-    return [
-        [
-            Face(
-                box=tuple(float(v) - b for v in d.box),
-                score=float(d.score),
-                landmarks=tuple((float(x) - b, float(y) - b) for x, y in d.landmarks),
-            )
-            for d in faces
-            if d.score >= min_score
+
+    def run(batch: list, border: int = 0) -> list[list[Face]]:
+        arrays = [np.asarray(ImageOps.expand(img, border=border) if border else img) for img in batch]
+        return [
+            [
+                Face(
+                    box=tuple(float(v) - border for v in d.box),
+                    score=float(d.score),
+                    landmarks=tuple((float(x) - border, float(y) - border) for x, y in d.landmarks),
+                )
+                for d in faces
+                if d.score >= min_score
+            ]
+            for faces in detector.detect(arrays)
         ]
-        for faces, b in zip(found, borders)
-    ]
+
+    found = run(images)
+    if padding > 0:
+        for i, faces in enumerate(found):
+            if not faces:
+                found[i] = run([images[i]], round(padding * max(images[i].size)))[0]
+    return found

@@ -1,19 +1,25 @@
-"""``facezoo.load`` and the listings: the one public way to get a model."""
+"""``facezoo.load`` and the listings: the one public way to get a model.
+
+This is the only module that composes the layers: where a model comes from (a registered id, a
+local directory or the Hub, :mod:`facezoo._hub`), how its files are read
+(:mod:`facezoo._model_dir`) and how the network is built (:mod:`facezoo._model`).
+"""
 
 from __future__ import annotations
 
 import importlib
+import os
+import re
 from pathlib import Path
 from typing import Any
 
 from . import _plugins
 from ._backbone import check_backbone
-from ._hub import download, load_model_dir, split_revision
+from ._hub import HF_PREFIX, download, parse_hub_id
+from ._model_dir import WEIGHTS_NAME, read_config, read_weights
 from .config import ModelConfig
 from .errors import FacezooError, WeightsError, unknown_name
-from .registry import PretrainedSpec, TaskSpec, parse_model_id
-
-HF_PREFIX = "hf-hub:"
+from .registry import MODEL_ID, PretrainedSpec, TaskSpec, parse_model_id
 
 
 def _model_class(spec: TaskSpec):
@@ -30,8 +36,29 @@ def _model_class(spec: TaskSpec):
 
 def build_model(config: ModelConfig):
     """An (untrained) model of the class the config's task asks for."""
-    spec = _plugins.registry().get("task", config.task)
+    spec = _plugins.registry().get("task", config.task, hint="Is the plugin that provides it installed? See facezoo list plugins")
     return _model_class(spec)(config)
+
+
+def load_state(model, state: dict, source: str):
+    """Load ``state`` into ``model`` strictly; a mismatch names the keys and the source."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
+    if missing or unexpected or wrong:
+        raise WeightsError(
+            f"{source} does not match {model.config.model_id}: missing keys {missing[:8]}, unexpected keys "
+            f"{unexpected[:8]}, wrong shapes {wrong[:8]}. Was config.json edited, or the file truncated?"
+        )
+    model.load_state_dict(state, strict=True)
+    return model.eval()
+
+
+def load_directory(directory: str | os.PathLike):
+    """The model stored in a local Hub-layout directory."""
+    config = read_config(directory)
+    return load_state(build_model(config), read_weights(directory), str(Path(directory) / WEIGHTS_NAME))
 
 
 def new_config(task: str, backbone: str | None = None, **head_kwargs: Any) -> ModelConfig:
@@ -46,17 +73,8 @@ def new_config(task: str, backbone: str | None = None, **head_kwargs: Any) -> Mo
     check_backbone(backbone)
     unknown = set(head_kwargs) - set(spec.head)
     if unknown:
-        raise FacezooError(
-            f"task {task!r} has no head arguments {sorted(unknown)}; valid: {sorted(spec.head) or 'none'}"
-        )
-    return ModelConfig(
-        task=task,
-        backbone=backbone,
-        head={**spec.head, **head_kwargs},
-        labels=tuple(spec.labels),
-        preprocess=spec.preprocess,
-        trained=False,
-    )
+        raise FacezooError(f"task {task!r} has no head arguments {sorted(unknown)}; valid: {sorted(spec.head) or 'none'}")
+    return ModelConfig(task=task, backbone=backbone, head={**spec.head, **head_kwargs}, labels=tuple(spec.labels), preprocess=spec.preprocess, trained=False)
 
 
 def _pretrained_for(task: str, backbone: str | None) -> PretrainedSpec:
@@ -78,13 +96,34 @@ def _pretrained_for(task: str, backbone: str | None) -> PretrainedSpec:
 
 def _load_source(source: str, revision: str | None):
     if source.startswith(HF_PREFIX):
-        repo_id, pinned = split_revision(source[len(HF_PREFIX) :])
-        return load_model_dir(download(repo_id, revision or pinned))
-    return load_model_dir(Path(source))
+        repo_id, pinned = parse_hub_id(source)
+        return load_directory(download(repo_id, revision or pinned))
+    return load_directory(source)
+
+
+def check_device(device: Any):
+    """``device`` as a ``torch.device`` that exists on this machine, or a :class:`FacezooError`."""
+    import torch
+
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise FacezooError(f"device {device!r} is not a device name ({exc}); use 'cpu', 'cuda', 'cuda:0' or 'mps'") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise FacezooError(f"device {str(device)!r}: this machine has no usable CUDA GPU; use device='cpu'")
+        if device.index is not None and device.index >= count:
+            raise FacezooError(f"device {str(device)!r}: this machine has {count} CUDA GPU(s), numbered 0 to {count - 1}")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise FacezooError("device 'mps': Apple's Metal backend is not available here; use device='cpu'")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise FacezooError(f"device {str(device)!r} is not supported by facezoo; use 'cpu', 'cuda' or 'mps'")
+    return device
 
 
 def load(
-    task: str,
+    task: str | os.PathLike,
     backbone: str | None = None,
     *,
     pretrained: bool = True,
@@ -96,38 +135,54 @@ def load(
 
     ``task`` is a task name (``"beauty"``), a model id (``"beauty/efficientnet_lite0.scut5500"``),
     ``"hf-hub:org/name[@revision]"`` or a local model directory. ``backbone`` is any timm model
-    name. ``pretrained=True`` never silently gives random weights: it raises if no weights are
-    registered; ``pretrained=False`` builds an untrained model (``model.config.trained`` is False).
+    name (with a task name only). ``pretrained=True`` never silently gives random weights: it raises
+    if no weights are registered; ``pretrained=False`` builds an untrained model
+    (``model.config.trained`` is False).
 
     Example:
         >>> model = facezoo.load("age-gender", "resnet18", pretrained=False)
         >>> model.config.model_id
         'age-gender/resnet18'
     """
+    if not isinstance(task, (str, os.PathLike)):
+        raise FacezooError(
+            f"load() takes a task name, model id, 'hf-hub:org/name' or a model directory, not {type(task).__name__} {task!r}. "
+            "See facezoo.list_tasks() and facezoo.list_models()"
+        )
+    name = os.fspath(task)
     registry = _plugins.registry()
-    if task.startswith(HF_PREFIX) or Path(task, "config.json").is_file():
-        model = _load_source(task, revision)
-    elif "/" in task:
-        if task not in registry.names("model"):
-            raise unknown_name("model", task, registry.names("model"), hint="See facezoo.list_models()")
-        model = _load_source(registry.get("model", task).source, revision)
-    else:
-        registry.get("task", task, hint="See facezoo.list_tasks()")
+    is_task = name in registry.names("task")
+    fixed = name.startswith(HF_PREFIX) or name in registry.names("model") or os.sep in name or Path(name).exists()
+    if not is_task and not fixed:
+        raise unknown_name("task", name, registry.names("task"), hint="See facezoo.list_tasks(); or pass a model id, 'hf-hub:org/name' or a model directory")
+    if (backbone is not None or not pretrained) and not is_task:
+        raise FacezooError(
+            f"backbone= and pretrained=False apply to a task name; {name!r} is a fixed model (its backbone and weights "
+            "are stored with it). Pass a task name, e.g. facezoo.load('beauty', 'resnet50', pretrained=False)."
+        )
+    if is_task:
         if pretrained:
-            spec = _pretrained_for(task, backbone)
-            model = _load_source(spec.source, revision)
+            model = _load_source(_pretrained_for(name, backbone).source, revision)
         else:
-            model = build_model(new_config(task, backbone, **head_kwargs))
+            model = build_model(new_config(name, backbone, **head_kwargs))
             head_kwargs = {}
+    elif name.startswith(HF_PREFIX):
+        model = _load_source(name, revision)
+    elif name in registry.names("model"):
+        model = _load_source(registry.get("model", name).source, revision)
+    else:
+        if MODEL_ID.match(name) and parse_model_id(name)[0] in registry.names("task") and not Path(name).exists():
+            raise unknown_name("model", name, registry.names("model"), hint="See facezoo.list_models()")
+        model = load_directory(Path(name).expanduser())
     if head_kwargs:
         raise FacezooError(
-            f"head arguments {sorted(head_kwargs)} cannot change a pretrained model's head; "
-            "pass pretrained=False to build a new head."
+            f"head arguments {sorted(head_kwargs)} cannot change a pretrained model's head; pass pretrained=False to build a new head."
         )
     import torch
 
-    model = model.to(device=device, memory_format=torch.channels_last) if device else model.to(memory_format=torch.channels_last)
-    return model
+    if device is not None:
+        model = model.to(check_device(device))
+    return model.to(memory_format=torch.channels_last).eval()
 
 
 def list_tasks() -> list[str]:
@@ -140,13 +195,14 @@ def list_tasks() -> list[str]:
     return _plugins.registry().names("task")
 
 
-def _available_offline(spec: PretrainedSpec) -> bool:
+def available_offline(spec: PretrainedSpec) -> bool:
+    """Whether a registered model's weights load right now without the network."""
     if not spec.source.startswith(HF_PREFIX):
-        return (Path(spec.source) / "model.safetensors").exists()
+        return (Path(spec.source) / WEIGHTS_NAME).exists()
     from huggingface_hub import try_to_load_from_cache
 
-    repo_id, revision = split_revision(spec.source[len(HF_PREFIX) :])
-    return isinstance(try_to_load_from_cache(repo_id, "model.safetensors", revision=revision), str)
+    repo_id, revision = parse_hub_id(spec.source)
+    return isinstance(try_to_load_from_cache(repo_id, WEIGHTS_NAME, revision=revision), str)
 
 
 def list_models(filter: str = "", task: str | None = None, pretrained: bool = False) -> list[str]:
@@ -165,5 +221,5 @@ def list_models(filter: str = "", task: str | None = None, pretrained: bool = Fa
         registry.get("task", task)
         ids = [i for i in ids if parse_model_id(i)[0] == task]
     if pretrained:
-        ids = [i for i in ids if _available_offline(registry.get("model", i))]
+        ids = [i for i in ids if available_offline(registry.get("model", i))]
     return ids

@@ -1,85 +1,39 @@
-"""Hub layout on disk and on the Hugging Face Hub: config.json + model.safetensors + README.md.
+"""Moving model directories to and from the Hugging Face Hub (transport only).
 
-Everything remote goes through ``huggingface_hub`` (its cache, ``HF_HUB_OFFLINE``, ``HF_ENDPOINT``
-and revision pinning by branch, tag or commit sha). Only safetensors is ever loaded; pickles are
-never downloaded.
+Everything remote goes through ``huggingface_hub`` (its cache, ``HF_HUB_OFFLINE``,
+``HF_ENDPOINT`` and revision pinning by branch, tag or commit sha). Only the three Hub-layout files
+are ever downloaded (:mod:`facezoo._model_dir`): never a pickle.
 """
 
 from __future__ import annotations
 
 import logging
-import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from .config import ModelConfig
+from ._model_dir import CONFIG_NAME, MODEL_FILES, WEIGHTS_NAME, read_config
 from .errors import HubError, WeightsError
-
-if TYPE_CHECKING:
-    from ._model import FaceModel
 
 logger = logging.getLogger(__name__)
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
-CARD_NAME = "README.md"
-MODEL_FILES = (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME)
+HF_PREFIX = "hf-hub:"
 
 
-def save_model(model: FaceModel, directory: Path, *, card: str | None = None, half: bool = False) -> Path:
-    """Write a model directory in Hub layout. ``half=True`` stores weights as float16 (loaded back as float32)."""
-    import torch
-    from safetensors.torch import save_file
+def parse_hub_id(source: str) -> tuple[str, str | None]:
+    """``"hf-hub:org/name@rev"`` (the prefix is optional) → ``("org/name", "rev")``, checked.
 
-    from .cards import model_card
+    Example:
+        >>> parse_hub_id("hf-hub:me/beauty@v1")
+        ('me/beauty', 'v1')
+    """
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
 
-    directory.mkdir(parents=True, exist_ok=True)
-    model.config.save(directory / CONFIG_NAME)
-    state = {}
-    for name, tensor in model.state_dict().items():
-        tensor = tensor.detach().cpu()
-        if half and tensor.is_floating_point():
-            tensor = tensor.to(torch.float16)
-        state[name] = tensor.contiguous().clone()
-    save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt", "model_id": model.config.model_id})
-    (directory / CARD_NAME).write_text(card if card is not None else model_card(model.config))
-    return directory
-
-
-def load_model_dir(directory: Path) -> FaceModel:
-    """Build the model described by ``directory/config.json`` and load its weights strictly."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    from ._factory import build_model
-
-    directory = Path(directory)
-    config = ModelConfig.load(directory / CONFIG_NAME)
-    weights = directory / WEIGHTS_NAME
-    if not weights.exists():
-        found = sorted(p.name for p in directory.iterdir())
-        raise WeightsError(f"{directory} has no {WEIGHTS_NAME} (found {found}); facezoo loads safetensors only")
-    model = build_model(config)
+    text = source[len(HF_PREFIX) :] if source.startswith(HF_PREFIX) else source
+    repo_id, _, revision = text.partition("@")
     try:
-        state = load_file(str(weights))
-    except (SafetensorError, OSError) as exc:
-        raise WeightsError(f"{weights} is not a readable safetensors file ({exc})") from None
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
-    if missing or unexpected or wrong:
-        raise WeightsError(
-            f"{weights} does not match {config.model_id}: missing keys {missing[:8]}, unexpected keys "
-            f"{unexpected[:8]}, wrong shapes {wrong[:8]}. Was config.json edited, or the file truncated?"
-        )
-    model.load_state_dict(state, strict=True)
-    return model.eval()
-
-
-def split_revision(repo: str) -> tuple[str, str | None]:
-    """``org/name@rev`` → ``("org/name", "rev")``."""
-    repo_id, _, revision = repo.partition("@")
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        raise HubError(f"{source!r} is not a Hub model id: {exc} Expected hf-hub:org/name or hf-hub:org/name@revision.") from None
     return repo_id, revision or None
 
 
@@ -89,6 +43,7 @@ def download(repo_id: str, revision: str | None = None) -> Path:
     from huggingface_hub.errors import (
         HfHubHTTPError,
         LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
         RepositoryNotFoundError,
         RevisionNotFoundError,
     )
@@ -100,7 +55,7 @@ def download(repo_id: str, revision: str | None = None) -> Path:
         raise HubError(f"hf-hub:{where}: revision {revision!r} does not exist. Use a branch, a tag or a full commit sha.") from None
     except RepositoryNotFoundError:
         raise HubError(f"hf-hub:{where}: no such repository on {_endpoint()} (or it is private: log in with `hf auth login`).") from None
-    except LocalEntryNotFoundError:
+    except (LocalEntryNotFoundError, OfflineModeIsEnabled):
         raise HubError(
             f"hf-hub:{where} is not in the local cache and the Hub cannot be reached (offline: HF_HUB_OFFLINE is set "
             "or there is no network). Download it once online, or load a local directory."
@@ -137,10 +92,11 @@ def push_directory(
         '3f2a…'
     """
     from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
     directory = Path(directory)
-    config = ModelConfig.load(directory / CONFIG_NAME)
+    repo_id, _ = parse_hub_id(repo_id)
+    config = read_config(directory)
     absent = [name for name in MODEL_FILES if not (directory / name).exists()]
     if absent:
         raise WeightsError(f"{directory} is not a complete facezoo model directory: {absent} missing")
@@ -158,14 +114,9 @@ def push_directory(
         )
         if tag:
             api.create_tag(repo_id, tag=tag, revision=info.oid)
-    except HfHubHTTPError as exc:
+    except OfflineModeIsEnabled:
+        raise HubError(f"cannot push {directory} to {repo_id}: HF_HUB_OFFLINE is set; unset it to upload") from None
+    except (HfHubHTTPError, OSError) as exc:
         raise HubError(f"push of {directory} to {repo_id} failed: {exc}") from None
     logger.info("pushed %s to %s at %s", directory, repo_id, info.oid)
     return info.oid
-
-
-def push_to_hub(model: FaceModel, repo_id: str, **kwargs) -> str:
-    """Save ``model`` to a temporary directory and :func:`push_directory` it."""
-    with tempfile.TemporaryDirectory() as tmp:
-        save_model(model, Path(tmp))
-        return push_directory(tmp, repo_id, **kwargs)

@@ -9,6 +9,7 @@ grayscale images become RGB.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ def _from_path(path: Path, name: str) -> Image.Image:
         raise InputError(f"{name}: is a directory, not an image file. Pass the image files inside it.")
     try:
         with Image.open(path) as img:
+            _warn_if_animated(img, name)
             img.load()
             return ImageOps.exif_transpose(img)
     except UnidentifiedImageError:
@@ -43,8 +45,29 @@ def _from_path(path: Path, name: str) -> Image.Image:
         raise InputError(
             f"{name}: {exc}. If you trust the file, raise PIL.Image.MAX_IMAGE_PIXELS or downscale it first."
         ) from None
-    except (OSError, SyntaxError) as exc:
+    except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(f"{name}: the image is corrupt or truncated ({exc}). Re-export or re-download it.") from None
+
+
+def _warn_if_animated(img: Image.Image, name: str) -> None:
+    frames = getattr(img, "n_frames", 1)
+    if frames > 1:
+        warnings.warn(f"{name}: an animated image of {frames} frames; facezoo uses the first frame only", stacklevel=4)
+
+
+def _bit_depth_peak(arr: np.ndarray, name: str) -> float:
+    """The full-scale value of 16-bit pixel data: 10-, 12- and 14-bit data stored in 16 bits is
+    scaled from its own range (else it comes out nearly black), with a warning saying so."""
+    top = float(arr.max())
+    for bits in (10, 12, 14):
+        if 255 < top <= 2**bits - 1:
+            warnings.warn(
+                f"{name}: 16-bit image whose values stay below {2**bits} — treated as {bits}-bit data and scaled from "
+                f"0–{2**bits - 1}. Convert it to 8 bits yourself if that is wrong.",
+                stacklevel=5,
+            )
+            return float(2**bits - 1)
+    return 65535.0
 
 
 def _to_rgb(img: Image.Image, name: str) -> Image.Image:
@@ -52,7 +75,7 @@ def _to_rgb(img: Image.Image, name: str) -> Image.Image:
         return img
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         arr = np.asarray(img, dtype=np.float64)
-        peak = 65535.0 if img.mode.startswith("I;16") else max(float(arr.max()), 1.0)
+        peak = _bit_depth_peak(arr, name) if img.mode.startswith("I;16") else max(float(arr.max()), 1.0)
         if img.mode == "F" and arr.max() <= 1.0:
             peak = 1.0
         img = Image.fromarray(np.clip(arr / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), mode="L")
@@ -92,6 +115,11 @@ def _tensor_to_array(tensor: Any, name: str) -> np.ndarray:
         )
     import torch
 
+    if tensor.is_meta or tensor.layout != torch.strided:
+        raise InputError(
+            f"{name}: a {'meta' if tensor.is_meta else str(tensor.layout).replace('torch.', '')} tensor holds no pixel values "
+            "facezoo can read; pass a dense tensor with data (tensor.to_dense(), or a real image)."
+        )
     t = tensor.detach().cpu()
     if t.dtype.is_floating_point:
         if not bool(torch.isfinite(t).all()):
@@ -125,10 +153,13 @@ def load_image(source: Any, index: int | None = None) -> Image.Image:
         img = _from_path(Path(source), name)
     elif isinstance(source, Image.Image):
         try:
+            _warn_if_animated(source, name)
             source.load()
+            img = ImageOps.exif_transpose(source)
         except (OSError, SyntaxError) as exc:
             raise InputError(f"{name}: the image is corrupt or truncated ({exc}).") from None
-        img = ImageOps.exif_transpose(source)
+        except (ValueError, AttributeError) as exc:  # a closed image: Pillow has released its pixels
+            raise InputError(f"{name}: the PIL image cannot be read ({exc}); was it closed? Pass an open image or the file path.") from None
     elif isinstance(source, np.ndarray):
         img = _from_array(source, name)
     elif _is_tensor(source):

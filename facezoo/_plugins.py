@@ -30,6 +30,8 @@ HOOKS = {
     "facezoo_register_models": ("model", "model_id"),
     "facezoo_register_datasets": ("dataset", "name"),
     "facezoo_register_detectors": ("detector", "name"),
+    "facezoo_register_teachers": ("teacher", "name"),
+    "facezoo_register_commands": ("command", "name"),
 }
 
 
@@ -90,14 +92,30 @@ def _load_entry_points(manager: pluggy.PluginManager) -> None:
 
 
 def _collect(manager: pluggy.PluginManager) -> Registry:
+    """Call every registration hook of every plugin. A plugin whose hook raises is skipped whole:
+    a warning names it and its distribution, its registrations (from all hooks) are dropped and the
+    other plugins work as before."""
     registry = Registry()
-    for hook_name, (kind, key) in HOOKS.items():
-        for impl in getattr(manager.hook, hook_name).get_hookimpls():
-
-            def register(item: Any, _plugin: str = impl.plugin_name, _kind: str = kind, _key: str = key) -> None:
-                registry.add(_kind, getattr(item, _key), item, _plugin)
-
-            impl.function(register=register)
+    for name, plugin in manager.list_name_plugin():
+        if plugin is None:
+            continue
+        added: list[tuple[str, str, Any]] = []
+        try:
+            for hook_name, (kind, key) in HOOKS.items():
+                for impl in getattr(manager.hook, hook_name).get_hookimpls():
+                    if impl.plugin_name == name:
+                        impl.function(register=lambda item, _kind=kind, _key=key: added.append((_kind, getattr(item, _key), item)))
+        except Exception as exc:  # noqa: BLE001 - one broken plugin must not break facezoo
+            dist = _state.dists.get(name, ("registered by hand", ""))[0]
+            warnings.warn(
+                f"facezoo plugin {name!r} (distribution {dist!r}) failed while registering and is skipped: "
+                f"{type(exc).__name__}: {exc}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            continue
+        for kind, key, item in added:
+            registry.add(kind, key, item, name)
     return registry
 
 

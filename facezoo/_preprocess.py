@@ -67,13 +67,14 @@ class FaceTransform:
         height, width = self.size
         if face is None:
             crop = image.resize((width, height), self._resample) if image.size != (width, height) else image
-            matrix = np.array([[image.width / width, 0.0, 0.0], [0.0, image.height / height, 0.0]])
+            sx, sy = image.width / width, image.height / height  # pixel centres at integers, as everywhere
+            matrix = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5]])
         else:
             from .detection import align_face, crop_box
 
             pixels = np.asarray(image)
             if self.preprocess.crop == "align":
-                array, matrix = align_face(pixels, face.landmarks, output_size=(height, width))
+                array, matrix = align_face(pixels, face.landmarks, output_size=(height, width), scale=self.preprocess.scale)
             else:
                 array, matrix = crop_box(pixels, face.box, output_size=(height, width), margin=self.preprocess.margin)
             crop = Image.fromarray(array)

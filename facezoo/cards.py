@@ -53,6 +53,7 @@ class CardInfo:
     measured: tuple[Measured, ...] = ()
     baselines: tuple[Baseline, ...] = ()
     groups: dict[str, dict[str, float]] = field(default_factory=dict)
+    sections: dict[str, str] = field(default_factory=dict)  # more titled sections, in order
 
 
 def _slug(text: str) -> str:
@@ -64,6 +65,23 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def usage(config: ModelConfig) -> str:
+    """How to load this model: by its id when a plugin registers it, else from its directory or the Hub."""
+    from . import _plugins
+
+    try:
+        registered = config.model_id in _plugins.registry().names("model")
+    except Exception:  # noqa: BLE001 - a card must render even when plugins are broken
+        registered = False
+    if registered:
+        where = repr(config.model_id)
+        note = ""
+    else:
+        where = '"path/to/this-directory"'
+        note = '  # or "hf-hub:org/name" once pushed with model.push_to_hub'
+    return f"```python\nimport facezoo\nmodel = facezoo.load({where}){note}\nprint(model.predict('photo.jpg'))\n```"
 
 
 def model_card(config: ModelConfig, info: CardInfo | None = None) -> str:
@@ -102,17 +120,21 @@ def model_card(config: ModelConfig, info: CardInfo | None = None) -> str:
         f"# {config.model_id}",
         info.summary or f"A facezoo `{config.task}` model on the timm backbone `{config.backbone}`.",
         status,
-        "```python\nimport facezoo\nmodel = facezoo.load(" + repr(config.model_id) + ")\nprint(model.predict('photo.jpg'))\n```",
+        usage(config),
     ]
     pre = config.preprocess
+    if pre.detector:
+        framing = f"Faces found by `{pre.detector}` (score ≥ {pre.min_face_score}; an image with none is searched again with a {pre.detect_padding:g} border), "
+        framing += f"aligned on the five landmarks (template `{pre.template}`, scale {pre.scale:g})" if pre.crop == "align" else f"cut as the box plus {pre.margin:g} margin"
+    else:
+        framing = "No detector: the whole image is the face"
     parts.append(
         "## Preprocessing\n"
-        f"Detector `{pre.detector}`, crop `{pre.crop}` (margin {pre.margin}), input {pre.input_size[1]}×{pre.input_size[0]} "
-        f"{pre.interpolation}, {'grayscale, ' if pre.grayscale else ''}mean {pre.mean}, std {pre.std}. "
-        "Stored in config.json and applied identically in training, evaluation and inference."
+        f"{framing}; input {pre.input_size[1]}×{pre.input_size[0]} {pre.interpolation}, {'grayscale, ' if pre.grayscale else ''}"
+        f"mean {pre.mean}, std {pre.std}. Stored in config.json and applied identically in training, evaluation and inference."
     )
     if config.license:
-        parts.append(f"## Licence\nThese weights were trained on data with these terms: {config.license}.")
+        parts.append(f"## Licence\nThese weights learnt from data and models with these terms: {config.license}")
     for title, text in (
         ("Intended use", info.intended_use),
         ("Limitations", info.limitations),
@@ -137,6 +159,8 @@ def model_card(config: ModelConfig, info: CardInfo | None = None) -> str:
                 [[b.name, b.metric, f"{b.value:.4g}", b.source, b.note] for b in info.baselines],
             )
         )
+    for title, text in info.sections.items():
+        parts.append(f"## {title}\n{text}")
     if info.groups:
         metrics = sorted({k for g in info.groups.values() for k in g})
         parts.append(

@@ -20,13 +20,36 @@ INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos")
 CROPS = ("box", "align")
 
 
+TEMPLATES = ("arcface",)
+
+
+def _number(value: Any, name: str, *, low: float | None = None, high: float | None = None, above: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    if value != value or (low is not None and value < low) or (high is not None and value > high) or (above is not None and value <= above):
+        bounds = [f">= {low}" if low is not None else "", f"<= {high}" if high is not None else "", f"> {above}" if above is not None else ""]
+        raise ValueError(f"{name} must be {' and '.join(b for b in bounds if b)}, got {value!r}")
+    return value
+
+
+def _numbers(value: Any, name: str, count: int) -> tuple:
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != count:
+        raise ValueError(f"{name} must be a list of {count} numbers, got {value!r}")
+    return tuple(_number(v, f"{name}[{i}]") for i, v in enumerate(value))
+
+
 @dataclass(frozen=True)
 class Preprocess:
-    """How a face is prepared for the network.
+    """How a face is found in a photo and prepared for the network: the framing contract.
 
-    ``crop="box"`` crops the detected box enlarged by ``margin`` (square); ``crop="align"`` maps
-    the five detected landmarks onto a canonical template with a similarity transform. Faces the
-    detector scores below ``min_face_score`` are ignored. When no
+    ``detector`` finds the faces (those it scores below ``min_face_score`` are ignored; an image
+    with none is searched again with a black border of ``detect_padding`` × its longer side, so
+    faces that fill the frame are found). ``crop="align"`` maps the five landmarks onto the named
+    ``template`` with a similarity transform, shrunk by ``scale`` about the crop centre;
+    ``crop="box"`` cuts the detected box enlarged by ``margin`` (square). The crop is resized to
+    ``input_size`` (height, width), optionally made gray, and normalised with ``mean``/``std``.
+    Training, evaluation and ``predict`` all frame faces through this one contract. When no
     detector runs (``detector=None`` or ``predict(..., detect=False)``) the whole image is the face.
 
     Example:
@@ -41,19 +64,37 @@ class Preprocess:
     grayscale: bool = False  # gray → 3 identical channels (models trained on gray data)
     crop: str = "box"
     margin: float = 0.2
+    template: str = "arcface"
+    scale: float = 1.0
     detector: str | None = "mtcnn"
-    min_face_score: float = 0.9  # detections below this score are dropped
+    min_face_score: float = 0.9
+    detect_padding: float = 0.25
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "input_size", tuple(int(v) for v in self.input_size))
-        object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
-        object.__setattr__(self, "std", tuple(float(v) for v in self.std))
-        if len(self.input_size) != 2 or min(self.input_size) < 8:
-            raise ValueError(f"input_size must be (height, width) of at least 8 px, got {self.input_size}")
+        size = self.input_size
+        if isinstance(size, (str, bytes)) or not hasattr(size, "__len__") or len(size) != 2 or any(
+            isinstance(v, bool) or not isinstance(v, int) or v < 8 for v in size
+        ):
+            raise ValueError(f"input_size must be [height, width], two integers of at least 8, got {size!r}")
+        object.__setattr__(self, "input_size", tuple(size))
+        object.__setattr__(self, "mean", _numbers(self.mean, "mean", 3))
+        object.__setattr__(self, "std", _numbers(self.std, "std", 3))
+        if min(self.std) <= 0:
+            raise ValueError(f"std must be three numbers above 0, got {list(self.std)}")
         if self.interpolation not in INTERPOLATIONS:
             raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {self.interpolation!r}")
+        if not isinstance(self.grayscale, bool):
+            raise ValueError(f"grayscale must be true or false, got {self.grayscale!r}")
         if self.crop not in CROPS:
             raise ValueError(f"crop must be one of {CROPS}, got {self.crop!r}")
+        if self.template not in TEMPLATES:
+            raise ValueError(f"template must be one of {TEMPLATES}, got {self.template!r}")
+        object.__setattr__(self, "margin", _number(self.margin, "margin", low=0.0))
+        object.__setattr__(self, "scale", _number(self.scale, "scale", above=0.0))
+        object.__setattr__(self, "min_face_score", _number(self.min_face_score, "min_face_score", low=0.0, high=1.0))
+        object.__setattr__(self, "detect_padding", _number(self.detect_padding, "detect_padding", low=0.0))
+        if self.detector is not None and (not isinstance(self.detector, str) or not self.detector):
+            raise ValueError(f"detector must be a detector name or null, got {self.detector!r}")
 
 
 @dataclass(frozen=True)
@@ -80,6 +121,7 @@ class ModelConfig:
     trained: bool = False
     license: str | None = None
     datasets: tuple[str, ...] = ()
+    teachers: tuple[str, ...] = ()
     metrics: dict[str, float] = field(default_factory=dict)
     evaluation: dict[str, Any] = field(default_factory=dict)  # where metrics were measured, and the CI smoke subset
     facezoo_version: str = ""
@@ -87,8 +129,23 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if isinstance(self.preprocess, dict):
             object.__setattr__(self, "preprocess", Preprocess(**self.preprocess))
-        object.__setattr__(self, "labels", tuple(self.labels))
-        object.__setattr__(self, "datasets", tuple(self.datasets))
+        for name in ("task", "backbone"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ValueError(f"{name} must be a non-empty string, got {getattr(self, name)!r}")
+        if self.tag is not None and not isinstance(self.tag, str):
+            raise ValueError(f"tag must be a string or null, got {self.tag!r}")
+        for name in ("labels", "datasets", "teachers"):
+            value = getattr(self, name)
+            if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+                raise ValueError(f"{name} must be a list of strings, got {value!r}")
+            object.__setattr__(self, name, tuple(value))
+        for name in ("head", "metrics", "evaluation"):
+            if not isinstance(getattr(self, name), dict):
+                raise ValueError(f"{name} must be an object (a dict), got {getattr(self, name)!r}")
+        if not isinstance(self.trained, bool):
+            raise ValueError(f"trained must be true or false, got {self.trained!r}")
+        if self.license is not None and not isinstance(self.license, str):
+            raise ValueError(f"license must be a string or null, got {self.license!r}")
         if not self.facezoo_version:
             from . import __version__
 
@@ -111,7 +168,9 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> ModelConfig:
-        """Build from :meth:`to_dict` output; unknown keys raise, naming the source."""
+        """Build from :meth:`to_dict` output; unknown, missing or ill-typed keys raise, naming the source."""
+        if not isinstance(data, dict):
+            raise WeightsError(f"{source} must hold a JSON object, not {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         extra = set(data) - known
         if extra:
@@ -119,17 +178,22 @@ class ModelConfig:
                 f"{source} has keys this facezoo version does not know: {sorted(extra)}. "
                 "It was probably written by a newer facezoo: upgrade with pip install -U facezoo."
             )
-        missing = {"task", "backbone"} - set(data)
+        missing = {"task", "backbone", "preprocess"} - set(data)
         if missing:
             raise WeightsError(f"{source} lacks the required keys {sorted(missing)}")
-        data = dict(data)
-        if "preprocess" in data:
-            pre_known = {f.name for f in dataclasses.fields(Preprocess)}
-            bad = set(data["preprocess"]) - pre_known
-            if bad:
-                raise WeightsError(f"{source} preprocess has unknown keys {sorted(bad)}")
-            data["preprocess"] = Preprocess(**data["preprocess"])
-        return cls(**data)
+        pre = data["preprocess"]
+        if not isinstance(pre, dict):
+            raise WeightsError(f"{source}: preprocess must be an object, got {pre!r}")
+        pre_known = {f.name for f in dataclasses.fields(Preprocess)}
+        if set(pre) != pre_known:
+            raise WeightsError(
+                f"{source}: preprocess has unknown keys {sorted(set(pre) - pre_known)} and lacks {sorted(pre_known - set(pre))}; "
+                "every preprocessing setting must be stated, since it changes the model's answers"
+            )
+        try:
+            return cls(**{**data, "preprocess": Preprocess(**pre)})
+        except (TypeError, ValueError) as exc:
+            raise WeightsError(f"{source}: {exc}") from None
 
     def save(self, path: str | Path) -> None:
         """Write as indented JSON."""
@@ -145,4 +209,6 @@ class ModelConfig:
             raise WeightsError(f"{path} does not exist: a facezoo model directory holds config.json") from None
         except json.JSONDecodeError as exc:
             raise WeightsError(f"{path} is not valid JSON ({exc})") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise WeightsError(f"{path} cannot be read ({exc})") from None
         return cls.from_dict(data, source=str(path))

@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import pluggy
 
-from .registry import DatasetSpec, DetectorSpec, PretrainedSpec, TaskSpec
+from .registry import CommandSpec, DatasetSpec, DetectorSpec, PretrainedSpec, TaskSpec, TeacherSpec
 
 hookspec = pluggy.HookspecMarker("facezoo")
 hookimpl = pluggy.HookimplMarker("facezoo")
@@ -85,4 +85,30 @@ def facezoo_register_detectors(register: Callable[[DetectorSpec], None]) -> None
         >>> @hookimpl
         ... def facezoo_register_detectors(register):
         ...     register(DetectorSpec("my-detector", build=MyDetector))
+    """
+
+
+@hookspec
+def facezoo_register_teachers(register: Callable[[TeacherSpec], None]) -> None:
+    """Add teachers: stronger models whose outputs ``facezoo train --teacher NAME`` learns from.
+
+    Example:
+        >>> @hookimpl
+        ... def facezoo_register_teachers(register):
+        ...     register(TeacherSpec("my-teacher", task="glasses", build=MyTeacher,
+        ...                          license="MIT; trained on ..."))
+    """
+
+
+@hookspec
+def facezoo_register_commands(register: Callable[[CommandSpec], None]) -> None:
+    """Add ``facezoo`` subcommands: ``register(CommandSpec(name, help, add_arguments, run))``.
+
+    A name already used by facezoo's own commands or another plugin is an error naming both.
+
+    Example:
+        >>> @hookimpl
+        ... def facezoo_register_commands(register):
+        ...     register(CommandSpec("glasses-report", help="count glasses in a folder",
+        ...                          add_arguments=add_arguments, run=run))
     """

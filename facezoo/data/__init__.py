@@ -25,6 +25,13 @@ from ..errors import DatasetError
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
+def cache_dir(kind: str) -> Path:
+    """Where facezoo caches ``kind`` (detections, arrays, teachers, ...): ``$FACEZOO_CACHE/kind``,
+    by default ``~/.cache/facezoo/kind`` (``$XDG_CACHE_HOME`` respected). Never inside the repository."""
+    root = os.environ.get("FACEZOO_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "facezoo")
+    return Path(root) / kind
+
+
 def data_root(root: str | os.PathLike | None = None) -> Path:
     """The folder holding the datasets: ``root``, else ``$FACEZOO_DATA``."""
     value = root if root is not None else os.environ.get("FACEZOO_DATA")
@@ -56,8 +63,8 @@ class Sample:
 class FaceDataset:
     """Samples of one split of one dataset, for one task.
 
-    ``labels`` names class indices (classification tasks); ``cropped=True`` declares that the
-    images are already face crops, so no detector runs on them.
+    ``labels`` names class indices (classification tasks). Training and evaluation frame each image
+    as the model frames a photo (its detector, then its crop), so a dataset never fixes a framing.
     """
 
     name: str
@@ -65,7 +72,6 @@ class FaceDataset:
     task: str
     samples: list[Sample]
     labels: tuple[str, ...] = ()
-    cropped: bool = True
     license: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -74,7 +80,7 @@ class FaceDataset:
 
     def subset(self, indices: Sequence[int]) -> FaceDataset:
         """A dataset with only the samples at ``indices`` (in that order)."""
-        return FaceDataset(self.name, self.split, self.task, [self.samples[i] for i in indices], self.labels, self.cropped, self.license, dict(self.extra))
+        return FaceDataset(self.name, self.split, self.task, [self.samples[i] for i in indices], self.labels, self.license, dict(self.extra))
 
     @property
     def groups(self) -> list[str | None]:
@@ -104,11 +110,11 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
-def image_folder(path: str | os.PathLike, task: str, split: str = "", cropped: bool = True) -> FaceDataset:
+def image_folder(path: str | os.PathLike, task: str, split: str = "") -> FaceDataset:
     """Folder-per-class data: ``path/<class>/<image>``; classes are sorted folder names.
 
     Example:
-        >>> people = image_folder("fewshot-five/train", task="identity", cropped=False)  # doctest: +SKIP
+        >>> people = image_folder("fewshot-five/train", task="identity")  # doctest: +SKIP
         >>> people.labels                                                              # doctest: +SKIP
         ('ben_afflek', 'elton_john', ...)
     """
@@ -119,10 +125,10 @@ def image_folder(path: str | os.PathLike, task: str, split: str = "", cropped: b
     samples = [Sample(img, index) for index, cls in enumerate(classes) for img in _images_in(root / cls)]
     if not samples:
         raise DatasetError(f"{root} holds no images. Expected layout: {root}/<class name>/<image files>")
-    return FaceDataset(root.name, split or root.name, task, samples, labels=tuple(classes), cropped=cropped)
+    return FaceDataset(root.name, split or root.name, task, samples, labels=tuple(classes))
 
 
-def manifest(path: str | os.PathLike, task: str, *, path_column: str = "path", label_column: str = "label", cropped: bool = True) -> FaceDataset:
+def manifest(path: str | os.PathLike, task: str, *, path_column: str = "path", label_column: str = "label") -> FaceDataset:
     """A CSV or JSONL manifest: one row per image with a path (relative to the manifest) and a label.
 
     Numeric labels stay numbers (beauty scores, ages); text labels become class indices in sorted order.
@@ -161,4 +167,4 @@ def manifest(path: str | os.PathLike, task: str, *, path_column: str = "path", l
     missing = [s.path for s in samples if not s.path.exists()]
     if missing:
         raise DatasetError(f"{path}: {len(missing)} listed images do not exist, e.g. {missing[0]}")
-    return FaceDataset(path.stem, path.stem, task, samples, labels=labels, cropped=cropped)
+    return FaceDataset(path.stem, path.stem, task, samples, labels=labels)

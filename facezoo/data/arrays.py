@@ -1,7 +1,14 @@
-"""Decode a dataset once into uint8 arrays at a model's input size, cached on disk as .npy.
+"""A dataset's faces framed as a model frames them, decoded once into uint8 arrays (cached as .npy).
 
-Training and evaluation both read faces through this module and the model's
-:class:`~facezoo.FaceTransform`, so the preprocessing is the one stored in ``config.json``.
+Training and evaluation read faces through this module and the model's
+:class:`~facezoo.FaceTransform`, exactly as ``predict`` does: detector (cached per dataset,
+:mod:`facezoo.data.detections`), then the model's crop. Images in which no face is found are not
+framed; ``found`` says which they are, so training leaves them out and evaluation counts them.
+
+Example:
+    >>> faces = face_arrays(load_dataset("utkface", "test"), model.transform)   # doctest: +SKIP
+    >>> faces.images.shape, faces.found.mean()                                 # doctest: +SKIP
+    (torch.Size([4724, 112, 112, 3]), 0.996)
 """
 
 from __future__ import annotations
@@ -9,85 +16,67 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import torch
+from PIL import Image
 from tqdm.auto import tqdm
 
 from .._images import load_image
-from .._preprocess import FaceTransform
-from ..registry import TaskSpec
-from . import FaceDataset
+from .._preprocess import FaceCrop, FaceTransform
+from . import FaceDataset, cache_dir
+from .detections import dataset_faces, detection_key
 
 logger = logging.getLogger(__name__)
 
 
-# Border added around pre-cropped images before detection: without it MTCNN's boxes clip at the
-# edge of tight crops and drift off-centre (docs/detection.md, "pad25").
-CROP_PAD = 0.25
+@dataclass(frozen=True)
+class FaceArrays:
+    """The framed faces of a dataset: ``images`` (``M×H×W×3`` uint8) of the ``M`` samples where a face
+    was found, their ``crop_to_image`` matrices (``M×2×3``) and ``found`` (length ``N`` mask)."""
+
+    images: torch.Tensor
+    crop_to_image: np.ndarray
+    found: np.ndarray
+
+    @property
+    def indices(self) -> np.ndarray:
+        """Sample indices of the framed faces."""
+        return np.flatnonzero(self.found)
+
+    def crop(self, row: int) -> FaceCrop:
+        """The :class:`FaceCrop` of framed face ``row`` (for ``TaskSpec.encode_target``)."""
+        return FaceCrop(image=Image.fromarray(self.images[row].numpy()), crop_to_image=self.crop_to_image[row])
 
 
-def _cache_dir() -> Path:
-    root = os.environ.get("FACEZOO_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "facezoo")
-    return Path(root) / "arrays"
+def _key(dataset: FaceDataset, transform: FaceTransform) -> str:
+    pre = transform.preprocess
+    detection = detection_key(dataset, pre) if pre.detector else "\n".join(str(s.path) for s in dataset.samples)
+    return hashlib.sha256(json.dumps([dataset.name, dataset.split, repr(pre), detection]).encode()).hexdigest()[:16]
 
 
-def _key(dataset: FaceDataset, transform: FaceTransform, task: TaskSpec) -> str:
-    listing = "\n".join(f"{s.path}\t{s.target if np.isscalar(s.target) or isinstance(s.target, tuple) else hashlib.sha1(np.asarray(s.target).tobytes()).hexdigest()}" for s in dataset.samples)
-    payload = json.dumps([dataset.name, dataset.split, task.name, repr(transform.preprocess), listing])
-    return hashlib.sha256(payload.encode()).hexdigest()[:20]
+def face_arrays(dataset: FaceDataset, transform: FaceTransform, *, cache: bool = True, progress: bool = True) -> FaceArrays:
+    """Frame every image of ``dataset`` with ``transform`` (its detector, then its crop), once.
 
-
-def encode_targets(dataset: FaceDataset, task: TaskSpec, crops: list) -> torch.Tensor:
-    raw = [task.encode_target(s.target, c) if task.encode_target else s.target for s, c in zip(dataset.samples, crops)]
-    array = np.asarray(raw)
-    if np.issubdtype(array.dtype, np.integer):
-        return torch.from_numpy(array.astype(np.int64))
-    return torch.from_numpy(array.astype(np.float32))
-
-
-def face_arrays(
-    dataset: FaceDataset,
-    transform: FaceTransform,
-    task: TaskSpec,
-    *,
-    detector: str | None = None,
-    cache: bool = True,
-    progress: bool = True,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(faces N×H×W×3 uint8, targets, found)`` for a dataset, prepared by ``transform``.
-
-    Without ``detector`` each image is one pre-cropped face (the bundle's datasets declare so).
-    With a detector name, the largest detected face is cropped as in inference (the image gets a
-    ``CROP_PAD`` border for detection only); ``found`` marks the images where one was found (the
-    others fall back to the whole image).
+    Without a detector in the preprocess, each whole image is the face.
     """
-    key = _key(dataset, transform, task) + (f"-{detector}" if detector else "")
-    folder = _cache_dir() / f"{dataset.name}-{dataset.split}-{key}"
+    folder = cache_dir("arrays") / f"{dataset.name}-{dataset.split}-{_key(dataset, transform)}"
     if cache and (folder / "found.npy").exists():
-        return tuple(torch.from_numpy(np.load(folder / f"{n}.npy")) for n in ("images", "targets", "found"))
+        return FaceArrays(torch.from_numpy(np.load(folder / "images.npy")), np.load(folder / "crop_to_image.npy"), np.load(folder / "found.npy"))
+    pre = transform.preprocess
+    faces = dataset_faces(dataset, pre, cache=cache, progress=progress).faces if pre.detector else [None] * len(dataset)
+    found = np.array([f is not None for f in faces]) if pre.detector else np.ones(len(dataset), dtype=bool)
     height, width = transform.size
-    images = np.empty((len(dataset), height, width, 3), dtype=np.uint8)
-    found = np.ones(len(dataset), dtype=bool)
-    crops = []
-    for i, sample in enumerate(tqdm(dataset.samples, desc=f"decode {dataset.name}/{dataset.split}", disable=not progress, leave=False)):
-        image = load_image(sample.path, index=i)
-        face = None
-        if detector:
-            from .._detect import detect_faces
-
-            faces = detect_faces(detector, [image], min_score=transform.preprocess.min_face_score, pad=CROP_PAD)[0]
-            face = max(faces, key=lambda f: f.width * f.height) if faces else None
-            found[i] = face is not None
-        crop = transform.crop(image, face)
-        images[i] = np.asarray(crop.image)
-        crops.append(crop)
-    targets = encode_targets(dataset, task, crops)
+    images = np.empty((int(found.sum()), height, width, 3), dtype=np.uint8)
+    matrices = np.empty((len(images), 2, 3), dtype=np.float64)
+    rows = np.flatnonzero(found)
+    for row, i in enumerate(tqdm(rows, desc=f"frame {dataset.name}/{dataset.split}", disable=not progress, leave=False)):
+        crop = transform.crop(load_image(dataset.samples[i].path, index=int(i)), faces[i])
+        images[row], matrices[row] = np.asarray(crop.image), crop.crop_to_image
     if cache:
         folder.mkdir(parents=True, exist_ok=True)
         np.save(folder / "images.npy", images)
-        np.save(folder / "targets.npy", targets.numpy())
-        np.save(folder / "found.npy", found)
-    return torch.from_numpy(images), targets, torch.from_numpy(found)
+        np.save(folder / "crop_to_image.npy", matrices)
+        np.save(folder / "found.npy", found)  # written last: its presence marks a complete cache
+    return FaceArrays(torch.from_numpy(images), matrices, found)

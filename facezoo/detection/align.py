@@ -113,10 +113,13 @@ def align_face(
     image: np.ndarray,
     landmarks: np.ndarray | Sequence[Sequence[float]],
     output_size: tuple[int, int] = (112, 112),
+    scale: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Warp a face so its five landmarks best match :data:`ARCFACE_TEMPLATE_112`.
 
-    The template is scaled per axis to ``output_size`` = ``(height, width)``.
+    The template is scaled per axis to ``output_size`` = ``(height, width)``; ``scale`` < 1
+    shrinks it about the crop centre, so the crop shows more around the face (the whole jaw and
+    forehead at about 0.75).
 
     Returns:
         The aligned crop (``H x W x C`` uint8) and the 2x3 matrix mapping crop pixel
@@ -129,7 +132,7 @@ def align_face(
         ((112, 112, 3), [[1.0, 0.0, 40.0], [0.0, 1.0, 40.0]])
     """
     height, width = output_size
-    template = ARCFACE_TEMPLATE_112 * np.array([width / 112.0, height / 112.0])
+    template = ((ARCFACE_TEMPLATE_112 - 56.0) * scale + 56.0) * np.array([width / 112.0, height / 112.0])
     image_to_crop = estimate_similarity(landmarks, template)
     crop_to_image = _invert_affine(image_to_crop)
     return _warp(image, crop_to_image, output_size), crop_to_image

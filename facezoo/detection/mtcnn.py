@@ -40,6 +40,7 @@ WEIGHTS_PATH = Path(__file__).resolve().parent / "weights" / "mtcnn.safetensors"
 _PNET_STRIDE = 2
 _PNET_CELL = 12
 _NET_BATCH = 512  # crops per R-Net / O-Net forward pass
+_BLACK = (0.0 - 127.5) * 0.0078125  # a black pixel after MTCNN's input normalisation
 
 
 class _PNet(nn.Module):
@@ -171,27 +172,31 @@ def _nms_min(boxes: torch.Tensor, scores: torch.Tensor, threshold: float) -> tor
 def _crop_and_resize(
     images: torch.Tensor, image_idx: torch.Tensor, boxes: torch.Tensor, size: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cut each box out of its image (clipped to the image) and area-resize it to ``size``.
+    """Cut each box out of its image and area-resize it to ``size``.
 
-    Boxes use MTCNN's 1-based inclusive pixel convention after truncation. Returns the crops
-    ``(K, 3, size, size)`` and a boolean mask of the boxes that were non-empty after clipping.
+    Boxes use MTCNN's 1-based inclusive pixel convention after truncation. Parts of a box outside
+    the image are black (as in the original MTCNN code), so a face touching the border keeps its
+    shape instead of being stretched. Returns the crops ``(K, 3, size, size)`` and a boolean
+    mask of the boxes that overlap the image.
     """
     height, width = images.shape[2:]
     b = boxes.trunc().long()
     x1, y1 = b[:, 0].clamp(min=1), b[:, 1].clamp(min=1)
     x2, y2 = b[:, 2].clamp(max=width), b[:, 3].clamp(max=height)
-    valid = (x2 >= x1) & (y2 >= y1)
-    crops = [
-        F.interpolate(images[i : i + 1, :, ya - 1 : yb, xa - 1 : xb], size=(size, size), mode="area")
-        for i, xa, ya, xb, yb in zip(
-            image_idx[valid].tolist(),
-            x1[valid].tolist(),
-            y1[valid].tolist(),
-            x2[valid].tolist(),
-            y2[valid].tolist(),
-            strict=True,
-        )
-    ]
+    valid = (x2 >= x1) & (y2 >= y1) & (b[:, 2] >= b[:, 0]) & (b[:, 3] >= b[:, 1])
+    crops = []
+    for i, (bx1, by1, bx2, by2), (xa, ya, xb, yb) in zip(
+        image_idx[valid].tolist(),
+        b[valid].tolist(),
+        torch.stack([x1, y1, x2, y2], 1)[valid].tolist(),
+        strict=True,
+    ):
+        region = images[i : i + 1, :, ya - 1 : yb, xa - 1 : xb]
+        if (xa, ya, xb, yb) != (bx1, by1, bx2, by2):
+            canvas = images.new_full((1, 3, by2 - by1 + 1, bx2 - bx1 + 1), _BLACK)
+            canvas[:, :, ya - by1 : yb - by1 + 1, xa - bx1 : xb - bx1 + 1] = region
+            region = canvas
+        crops.append(F.interpolate(region, size=(size, size), mode="area"))
     if not crops:
         return images.new_zeros((0, 3, size, size)), valid
     return torch.cat(crops), valid

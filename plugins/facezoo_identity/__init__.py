@@ -6,6 +6,14 @@ from dataclasses import dataclass
 
 from facezoo import DatasetSpec, FaceResult, Preprocess, TaskSpec, hookimpl
 
+#: Terms of the teacher this task can learn from (training time only; see teacher.py).
+TEACHER_LICENSE = (
+    "teacher: dlib's face-recognition ResNet (dlib_face_recognition_resnet_model_v1.dat, Davis E. King, 2017), released "
+    "into the public domain by its author (github.com/davisking/dlib-models); trained on about 3 million faces of "
+    "7,485 identities (FaceScrub, VGG Face and web images, which keep their own terms) chosen to avoid LFW's "
+    "identities. Used at training time only."
+)
+
 
 @dataclass(frozen=True)
 class Match:
@@ -30,6 +38,11 @@ class IdentityResult(FaceResult):
         out["matches"] = [m.to_dict() for m in self.matches] if self.matches is not None else None
         return out
 
+    def caption(self) -> str:
+        if self.matches:
+            return f"{self.matches[0].name} {self.matches[0].similarity:.2f}"
+        return f"embedding[{len(self.embedding)}]"
+
 
 @dataclass(frozen=True)
 class Verification:
@@ -49,31 +62,81 @@ def build_head(num_features: int, embedding_dim: int = 128, dropout: float = 0.0
     return EmbeddingHead(num_features, embedding_dim, dropout)
 
 
-def build_loss(num_classes: int | None = None, embedding_dim: int = 128, loss: str = "arcface", margin: float = 0.3, scale: float = 32.0, **_):
-    """Margin-based softmax over ``num_classes`` identities: ``arcface`` (additive angle) or ``cosface``."""
-    from .model import MarginLoss
+def build_loss(num_classes: int | None = None, embedding_dim: int = 128, loss: str = "arcface", margin: float = 0.3, scale: float = 32.0, relational: float = 1.0, **_):
+    """Identity labels (``num_classes`` given): a margin softmax, ``arcface`` or ``cosface``.
+    A teacher's embeddings: ``1 − cos`` to them plus ``relational`` × the squared difference of
+    the in-batch similarity matrices (the student learns the teacher's face space)."""
+    from .model import DistillationLoss, MarginLoss
 
+    if num_classes is None:
+        return DistillationLoss(relational=relational)
     return MarginLoss(num_classes=num_classes, embedding_dim=embedding_dim, kind=loss, margin=margin, scale=scale)
 
 
+def decode(outputs, config):
+    """Raw outputs → L2-normalised embeddings."""
+    import torch
+
+    return torch.nn.functional.normalize(outputs.float(), dim=1)
+
+
 def postprocess(outputs, crops, config) -> list[IdentityResult]:
-    return [IdentityResult(embedding=[round(float(v), 6) for v in row]) for row in outputs.float().cpu()]
+    return [IdentityResult(embedding=[round(float(v), 6) for v in row]) for row in decode(outputs, config).cpu()]
 
 
-def evaluate_pairs(model, dataset, batch_size: int = 128, limit: int | None = None, detector: str | None = None) -> dict:
-    """LFW-style verification: 10-fold accuracy (threshold fitted on 9 folds) and TAR at FAR 1e-3.
+def metrics(predictions, targets, config) -> dict[str, float]:
+    """Against a teacher's embeddings: the mean cosine to them. Against identity labels: the
+    accuracy of the best threshold on all same/different pairs (``pair_accuracy``)."""
+    import torch
 
-    ``limit`` keeps the first ``limit // folds`` pairs of each fold (same and different pairs alike).
-    """
+    from .verification import best_threshold
+
+    if targets.is_floating_point():
+        return {"cosine_to_teacher": float((predictions * torch.nn.functional.normalize(targets, dim=1)).sum(dim=1).mean())}
+    similarity = predictions @ predictions.T
+    upper = torch.triu_indices(len(targets), len(targets), offset=1)
+    sims = similarity[upper[0], upper[1]].numpy()
+    same = (targets[upper[0]] == targets[upper[1]]).numpy()
+    threshold = best_threshold(sims, same)
+    return {"pair_accuracy": float(((sims >= threshold) == same).mean())}
+
+
+def calibrate(model, dataset, faces) -> dict:
+    """The verification threshold: the best-accuracy threshold on all pairs of the validation faces
+    (people the model was not trained on)."""
     import numpy as np
     import torch
 
+    from .verification import best_threshold
+
+    labels = np.array([dataset.samples[i].target for i in faces.indices])
+    if len(set(labels.tolist())) < 2:
+        return {}
+    embeddings = decode(model.forward_faces(faces.images), model.config).numpy()
+    a, b = np.triu_indices(len(labels), k=1)
+    similarity = np.einsum("ij,ij->i", embeddings[a], embeddings[b])
+    return {"threshold": round(best_threshold(similarity, labels[a] == labels[b]), 4)}
+
+
+def evaluate_pairs(model, dataset, batch_size: int = 128, limit: int | None = None, detect: bool = True) -> dict:
+    """LFW-style verification: 10-fold accuracy (threshold fitted on 9 folds), TAR at FAR 1e-3,
+    and the accuracy at the model's own threshold (config.json), all on the path ``predict`` takes.
+
+    ``limit`` keeps the first ``limit // folds`` pairs of each fold (same and different pairs alike).
+    A pair whose face is not found in one of its images counts as a wrong answer.
+    """
+    import dataclasses
+
+    import numpy as np
+
+    from facezoo import FaceTransform
     from facezoo.data.arrays import face_arrays
 
     from .verification import verification_report
 
     pairs = dataset.extra["pairs"]
-    protocol = "View 2, 10 folds, " + (f"detect ({detector}) → {model.config.preprocess.crop} crop" if detector else "pre-cropped")
+    pre = model.config.preprocess
+    protocol = "View 2, 10 folds, " + (f"detect ({pre.detector}) → {pre.crop} crop" if detect and pre.detector else "whole image as the face")
     if limit is not None and limit < len(pairs):
         per_fold = max(2, limit // dataset.extra["folds"])
         by_fold: dict[int, list] = {}
@@ -84,12 +147,12 @@ def evaluate_pairs(model, dataset, batch_size: int = 128, limit: int | None = No
     used = sorted({i for p in pairs for i in p[:2]})
     remap = {old: new for new, old in enumerate(used)}
     subset = dataset.subset(used)
-    images, _, found = face_arrays(subset, model.transform, model.task, detector=detector, progress=False)
-    embeddings = torch.nn.functional.normalize(model.forward_faces(images, batch_size), dim=1).numpy()
-    report = verification_report(np.asarray(embeddings), [(remap[a], remap[b], same, fold) for a, b, same, fold in pairs])
-    if detector:
-        report["detected"] = float(found.float().mean())
-    return {**report, "protocol": protocol}
+    transform = model.transform if detect else FaceTransform(dataclasses.replace(pre, detector=None))
+    faces = face_arrays(subset, transform, progress=False)
+    embeddings = np.zeros((len(subset), model.config.head["embedding_dim"]), dtype=np.float32)
+    embeddings[faces.indices] = decode(model.forward_faces(faces.images, batch_size), model.config).numpy()
+    report = verification_report(embeddings, [(remap[a], remap[b], same, fold) for a, b, same, fold in pairs], threshold=model.threshold)
+    return {"metrics": report, "protocol": protocol, "count": len(pairs), "extra": {"detected": float(faces.found.mean()), "images": len(subset)}}
 
 
 @hookimpl
@@ -99,9 +162,26 @@ def facezoo_register_datasets(register):
     from . import data
 
     anchors = "read in docs/anchors.md"
-    for name, summary in (("celeba", "CelebA subset: 200 identities × 30 aligned 80 px crops (LFW-disjoint)"),
-                          ("bollywood", "31 Bollywood actors × 30 64 px crops (LFW names removed)")):
-        register(DatasetSpec(name, task="identity", build=data.build_people(name), splits=("train",), summary=summary, license=data.LICENSES[name]))
+    register(
+        DatasetSpec(
+            "celeba",
+            task="identity",
+            build=data.build_people("celeba"),
+            splits=("train", "val", "all"),
+            summary="CelebA subset: 200 identities × 30 aligned 80 px crops (LFW-disjoint); val = the last 20 identities",
+            license=data.LICENSES["celeba"],
+        )
+    )
+    register(
+        DatasetSpec(
+            "bollywood",
+            task="identity",
+            build=data.build_people("bollywood"),
+            splits=("train",),
+            summary="31 Bollywood actors × 30 64 px crops (LFW names removed)",
+            license=data.LICENSES["bollywood"],
+        )
+    )
     register(
         DatasetSpec(
             "fewshot-five",
@@ -150,9 +230,42 @@ def facezoo_register_tasks(register):
             build_head=build_head,
             build_loss=build_loss,
             postprocess=postprocess,
-            preprocess=Preprocess(input_size=(112, 112), crop="align"),
-            head={"embedding_dim": 128, "dropout": 0.0, "loss": "arcface", "margin": 0.3, "scale": 32.0, "threshold": 0.5},
+            metrics=metrics,
+            decode=decode,
+            calibrate=calibrate,
+            preprocess=Preprocess(input_size=(112, 112), crop="align", scale=0.75),
+            head={"embedding_dim": 128, "dropout": 0.0, "loss": "arcface", "margin": 0.3, "scale": 32.0, "relational": 1.0, "threshold": 0.5},
+            monitor=("cosine_to_teacher", "max"),
             model_class="facezoo_identity.model:IdentityModel",
             default_backbone="efficientnet_lite0",
+        )
+    )
+
+
+@hookimpl
+def facezoo_register_teachers(register):
+    from facezoo.registry import TeacherSpec
+
+    register(TeacherSpec("dlib-resnet", task="identity", build=_build_teacher, license=TEACHER_LICENSE, summary="dlib's 128-d face-recognition ResNet (public domain)"))
+
+
+def _build_teacher():
+    from .teacher import build
+
+    return build()
+
+@hookimpl
+def facezoo_register_commands(register):
+    from facezoo.registry import CommandSpec
+
+    from . import commands
+
+    register(CommandSpec("verify", help="are two photos the same person?", add_arguments=commands.add_verify_arguments, run=commands.run_verify))
+    register(
+        CommandSpec(
+            "distill",
+            help="train an identity student on dlib's ResNet embeddings of every bundle face (resumable)",
+            add_arguments=commands.add_distill_arguments,
+            run=commands.run_distill,
         )
     )

@@ -19,11 +19,20 @@ LICENSES = {
 }
 
 
+VAL_PEOPLE = 20  # celeba: the last 20 identities (sorted) are held out for validation and calibration
+
+
 def build_people(name: str):
+    """Folder-per-person identities; for ``celeba``, ``train`` and ``val`` split the people (not photos)."""
+
     def build(data_root: Path, split: str) -> FaceDataset:
         folder = require(data_root / "identity" / name, PEOPLE_LAYOUT)
         dataset = image_folder(folder, task="identity", split=split)
         dataset.name, dataset.license = name, LICENSES[name]
+        if split in ("train", "val") and name == "celeba":
+            first_val = len(dataset.labels) - VAL_PEOPLE
+            keep = [i for i, s in enumerate(dataset.samples) if (s.target >= first_val) == (split == "val")]
+            dataset.samples = [dataset.samples[i] for i in keep]
         return dataset
 
     return build
@@ -31,7 +40,7 @@ def build_people(name: str):
 
 def build_fewshot(data_root: Path, split: str) -> FaceDataset:
     folder = require(data_root / "identity" / "fewshot-five" / split, FEWSHOT_LAYOUT)
-    dataset = image_folder(folder, task="identity", split=split, cropped=False)
+    dataset = image_folder(folder, task="identity", split=split)
     dataset.name, dataset.license = "fewshot-five", LICENSES["fewshot-five"]
     return dataset
 

@@ -56,6 +56,22 @@ class MarginLoss(nn.Module):
         return F.cross_entropy(logits, labels)
 
 
+class DistillationLoss(nn.Module):
+    """``mean(1 − cos(student, teacher))`` + ``relational`` × MSE of the in-batch cosine-similarity
+    matrices: the student learns both where each face lies and how faces relate in the teacher's space."""
+
+    def __init__(self, relational: float = 1.0):
+        super().__init__()
+        self.relational = relational
+
+    def forward(self, embeddings: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+        student, teacher = F.normalize(embeddings.float(), dim=1), F.normalize(teacher.float(), dim=1)
+        loss = (1.0 - (student * teacher).sum(dim=1)).mean()
+        if self.relational:
+            loss = loss + self.relational * F.mse_loss(student @ student.T, teacher @ teacher.T)
+        return loss
+
+
 class IdentityModel(FaceModel):
     """A :class:`facezoo.FaceModel` that compares faces and recognises enrolled people.
 
@@ -78,18 +94,26 @@ class IdentityModel(FaceModel):
         return float(self.config.head["threshold"])
 
     def embed(self, image: Any, *, detect: bool | None = None) -> np.ndarray:
-        """Embedding of the most prominent face in one image (the detector's best face)."""
+        """Embedding of the main (largest) face in one image."""
+        if isinstance(image, (list, tuple)):
+            raise InputError(f"embed() takes one image, got a {type(image).__name__} of {len(image)}; use predict() for several")
         results = self.predict(image, detect=detect)
         if not results:
-            raise InputError("no face found in the image; pass a photo with a visible face or detect=False for a crop")
-        return np.asarray(results[0].embedding, dtype=np.float32)
+            raise InputError("no face found in the image; pass a photo with a visible face, or detect=False for a face crop")
+        main = max(results, key=lambda r: r.face.width * r.face.height if r.face else 0)
+        return np.asarray(main.embedding, dtype=np.float32)
 
     def similarity(self, a: Any, b: Any, *, detect: bool | None = None) -> float:
         """Cosine similarity of the main faces of two images, in [-1, 1]."""
         return float(self.embed(a, detect=detect) @ self.embed(b, detect=detect))
 
     def verify(self, a: Any, b: Any, *, detect: bool | None = None) -> Verification:
-        """Same person or not, by comparing :meth:`similarity` with :attr:`threshold`."""
+        """Same person or not: :meth:`similarity` of the main faces of two images against :attr:`threshold`.
+
+        Example:
+            >>> model.verify("a.jpg", "b.jpg")   # doctest: +SKIP
+            Verification(same=True, similarity=0.71, threshold=0.42)
+        """
         sim = self.similarity(a, b, detect=detect)
         return Verification(same=sim >= self.threshold, similarity=round(sim, 6), threshold=self.threshold)
 
@@ -98,6 +122,8 @@ class IdentityModel(FaceModel):
 
         A photo in which no face is found is skipped with a warning; none at all is an error.
         """
+        if not isinstance(name, str) or not name.strip():
+            raise InputError(f"enroll() needs the person's name as a non-empty string, got {name!r}")
         if isinstance(images, (str, bytes)) or not isinstance(images, (list, tuple)):
             images = [images]
         if not images:
@@ -105,7 +131,8 @@ class IdentityModel(FaceModel):
         vectors = []
         for index, result in enumerate(self.predict(list(images), detect=detect)):
             if result:
-                vectors.append(np.asarray(result[0].embedding, dtype=np.float32))
+                main = max(result, key=lambda r: r.face.width * r.face.height if r.face else 0)
+                vectors.append(np.asarray(main.embedding, dtype=np.float32))
             else:
                 logger.warning("enroll(%r): no face found in image %d (%s); skipped", name, index, images[index])
         if not vectors:
@@ -121,7 +148,9 @@ class IdentityModel(FaceModel):
         return [r.matches for r in self.predict(image, detect=detect, top_k=top_k)]
 
     def predict(self, inputs: Any, *, batch_size: int = 32, detect: bool | None = None, faces=None, top_k: int = 3) -> list:
-        """As :meth:`facezoo.FaceModel.predict`; with a gallery, each result also lists its matches."""
+        """As :meth:`facezoo.FaceModel.predict`; with a gallery, each result also lists its ``top_k`` matches."""
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            raise InputError(f"top_k must be a positive whole number, got {top_k!r}")
         results = super().predict(inputs, batch_size=batch_size, detect=detect, faces=faces)
         if not self.gallery:
             return results

@@ -32,12 +32,17 @@ def tar_at_far(similarity: np.ndarray, same: np.ndarray, far: float = 1e-3) -> f
     return float((similarity[same] > threshold).mean())
 
 
-def verification_report(embeddings: np.ndarray, pairs: list[tuple[int, int, bool, int]]) -> dict[str, float]:
-    """All verification metrics for L2-normalised ``embeddings`` and (a, b, same, fold) ``pairs``."""
+def verification_report(embeddings: np.ndarray, pairs: list[tuple[int, int, bool, int]], threshold: float | None = None) -> dict[str, float]:
+    """All verification metrics for L2-normalised ``embeddings`` and (a, b, same, fold) ``pairs``;
+    with ``threshold``, also the accuracy at that fixed threshold (the model's own)."""
     a = np.array([p[0] for p in pairs])
     b = np.array([p[1] for p in pairs])
     same = np.array([p[2] for p in pairs], dtype=bool)
     folds = np.array([p[3] for p in pairs])
     similarity = np.einsum("ij,ij->i", embeddings[a], embeddings[b])
+    fixed = threshold
     mean, std, threshold = kfold_accuracy(similarity, same, folds)
-    return {"accuracy": mean, "accuracy_std": std, "threshold": threshold, "tar_at_far_1e-3": tar_at_far(similarity, same, 1e-3), "pairs": float(len(pairs))}
+    report = {"accuracy": mean, "accuracy_std": std, "fitted_threshold": threshold, "tar_at_far_1e-3": tar_at_far(similarity, same, 1e-3)}
+    if fixed is not None:
+        report["accuracy_at_model_threshold"] = float(((similarity >= fixed) == same).mean())
+    return report

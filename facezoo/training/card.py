@@ -1,0 +1,131 @@
+"""The card of a trained model (what it learnt from, how, and what facezoo measured) and its curves."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import _plugins
+from ..cards import CardInfo, model_card
+from .settings import TrainSettings, command_line
+
+logger = logging.getLogger(__name__)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)])
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def training_card(config, settings: TrainSettings, history: list[dict[str, Any]], reports: list, summary: dict[str, Any]) -> str:
+    """The card of a model trained by :func:`facezoo.train`, from its settings and measurements."""
+    registry = _plugins.registry()
+    task = registry.get("task", settings.task)
+    minutes = sum(r.get("seconds", 0.0) for r in history) / 60
+    head_epochs = sum(r["stage"] == "head" for r in history)
+    machine = summary.get("machine", {})
+    where = f" on {machine['cpus']} CPU cores" + (f" and {machine['gpu']}" if machine.get("gpu") else "") if machine else ""
+    init = {"imagenet": "ImageNet weights", "random": "random weights"}.get(settings.init, f"`{Path(settings.init).name}`")
+    frozen = f", the first {settings.freeze} backbone stages frozen (their outputs cached once per face and view)" if settings.freeze else ""
+    teacher = registry.get("teacher", settings.teacher) if settings.teacher else None
+    sources = summary.get("sources", {})
+    data_lines = [f"- `{name}`: {count} faces" for name, count in sources.items()]
+    data = (
+        "Faces framed exactly as `predict` frames them (detector, then the crop in config.json); images where no face "
+        "was found are left out.\n" + "\n".join(data_lines)
+    )
+    if teacher:
+        data += (
+            f"\n\nTargets: the datasets' labels and the labels of the teacher `{teacher.name}` ({teacher.summary}) on every face, "
+            f"mixed {settings.gt_weight:g} : {1 - settings.gt_weight:g} where a face has both."
+        )
+    training = (
+        f"Backbone `{config.backbone}` from {init}; {head_epochs} epochs of the head on frozen pooled features, then "
+        f"{len(history) - head_epochs} epochs of fine-tuning{frozen} (AdamW, one-cycle, peak lr {settings.finetune_lr}, "
+        f"batch {settings.batch_size}{', mirror images and small moves' if settings.augment else ''}). The best epoch on "
+        f"{summary.get('validation', 'the validation faces')} by {task.monitor[0]} is kept. "
+        f"Training time {minutes:.0f} min{where}.\n\n```bash\n{command_line(settings)}\n```"
+    )
+    if summary.get("calibrated"):
+        training += f"\n\nFitted after training on `{summary['calibrated']['on']}`: " + ", ".join(
+            f"{k} = {_fmt(v)}" for k, v in summary["calibrated"].items() if k != "on"
+        )
+    measured = [m for report in reports for m in report.measured()]
+    sections: dict[str, str] = {}
+    for report in reports:
+        notes = []
+        if "detected" in report.extra:
+            notes.append(f"a face was found in {report.extra['detected']:.1%} of the {report.extra['images']} images; metrics are over those faces")
+        side = report.extra.get("side_by_side")
+        if side:
+            names = sorted(set(side["student"]) & set(side["teacher"]) - {"name"})
+            sections[f"Student and teacher on the same {side['faces']} faces ({report.dataset}/{report.split})"] = _table(
+                ["metric", "this model", f"teacher `{side['teacher']['name']}`"], [[n, _fmt(side["student"][n]), _fmt(side["teacher"][n])] for n in names]
+            )
+        confusion = report.extra.get("confusion_matrix")
+        if confusion and report is reports[0]:
+            labels = confusion["labels"]
+            sections[f"Confusion matrix ({report.dataset}/{report.split}, rows true, columns predicted)"] = _table(
+                ["", *labels], [[labels[i], *map(str, row)] for i, row in enumerate(confusion["rows_true_cols_pred"])]
+            )
+        if notes:
+            sections.setdefault("Notes on the measurements", "")
+            sections["Notes on the measurements"] += "".join(f"- {report.dataset}/{report.split}: {n}\n" for n in notes)
+    test_spec = registry.get("dataset", reports[0].dataset) if reports and reports[0].dataset in registry.names("dataset") else None
+    groups = reports[0].groups if reports else {}
+    limitations = "Accuracy on populations, cameras and framings unlike the training data can be lower (see the per-group metrics and the checks above)."
+    if groups:
+        gap = reports[0].largest_gap(task.monitor[0])
+        if gap:
+            limitations += f" Largest per-group gap in {task.monitor[0]}: {gap[2]:.3g} ({gap[0]} vs {gap[1]})."
+    info = CardInfo(
+        summary=f"{task.summary}, trained by facezoo on {', '.join(config.datasets)}" + (f" with the teacher `{teacher.name}`." if teacher else "."),
+        intended_use="Research and demos of face analysis. Not for decisions about people. The terms of the data and teachers it learnt from (Licence) apply.",
+        limitations=limitations,
+        data=data,
+        training=training,
+        measured=tuple(measured),
+        baselines=tuple(test_spec.baselines) if test_spec else (),
+        groups=groups,
+        sections=sections,
+    )
+    return model_card(config, info)
+
+
+def plot_history(history: list[dict[str, Any]], path: Path) -> Path | None:
+    """Loss and validation-metric curves as a PNG (needs the ``plot`` extra)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        logger.warning("training curves need matplotlib: pip install 'facezoo[plot]'")
+        return None
+    if not history:
+        return None
+    metrics = sorted({k for row in history for k in row if k.startswith("val_") and k != "val_loss"})[:6]
+    fig, axes = plt.subplots(1, 1 + len(metrics), figsize=(4 * (1 + len(metrics)), 3.2))
+    axes = np.atleast_1d(axes)
+    x = np.arange(1, len(history) + 1)
+    axes[0].plot(x, [r["train_loss"] for r in history], label="train loss")
+    axes[0].plot(x, [r["val_loss"] for r in history], label="val loss")
+    for ax, name in zip(axes[1:], metrics):
+        ax.plot(x, [r.get(name, np.nan) for r in history])
+        ax.set_title(name[4:])
+    head_epochs = sum(r["stage"] == "head" for r in history)
+    for ax in axes:
+        if 0 < head_epochs < len(history):
+            ax.axvline(head_epochs + 0.5, color="gray", linestyle=":", label="fine-tune starts")
+        ax.set_xlabel("epoch")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

@@ -1,0 +1,306 @@
+"""The training loop: a head on frozen pooled features, then fine-tuning; resumable and deterministic.
+
+Stage 1 trains the head on pooled features of the (frozen) backbone, computed once for every
+face and its mirror image. Stage 2 fine-tunes with AdamW and a one-cycle schedule. With
+``freeze=K`` the first K backbone stages stay frozen: their output is computed once for each face,
+its mirror image and ``views`` randomly moved copies, and each epoch trains only the rest of the
+network on those cached maps, several times faster on a CPU. Every epoch is checkpointed in
+``OUTPUT/training/``; the best epoch on the validation faces (by the task's ``monitor``) is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+import zlib
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from ..data import cache_dir
+from ..errors import FacezooError
+from .data import TrainingData
+
+logger = logging.getLogger(__name__)
+
+FEATURE_BATCH = 256
+
+
+def random_moves(n: int, generator: torch.Generator, flip: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(flip, theta)``: random mirror flags and small scale/rotation/shift ``affine_grid`` matrices."""
+    if flip is None:
+        flip = torch.rand(n, generator=generator) < 0.5
+    scale = 1.0 + (torch.rand(n, generator=generator) - 0.5) * 0.2
+    angle = (torch.rand(n, generator=generator) - 0.5) * math.radians(20)
+    shift = (torch.rand(n, 2, generator=generator) - 0.5) * 0.12
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    return flip, theta
+
+
+def apply_moves(images: torch.Tensor, targets: torch.Tensor, task, flip: torch.Tensor, theta: torch.Tensor | None):
+    """Mirror and move normalised ``N×3×H×W`` images; targets move along (``task.augment_targets``)."""
+    images = torch.where(flip[:, None, None, None], images.flip(-1), images)
+    if theta is not None:
+        grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+        images = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    if task.augment_targets is not None:
+        theta = theta if theta is not None else torch.eye(2, 3).expand(len(flip), 2, 3)
+        targets = task.augment_targets(targets, flip, theta)
+    return images.contiguous(memory_format=torch.channels_last), targets
+
+
+def batches(n: int, batch_size: int, generator: torch.Generator, drop_last: bool) -> list[torch.Tensor]:
+    order = torch.randperm(n, generator=generator)
+    stop = n - n % batch_size if drop_last and n >= batch_size else n
+    return [order[i : i + batch_size] for i in range(0, stop, batch_size)]
+
+
+class Loop:
+    """Trains ``model`` (head, then fine-tuning) on ``train``, validating on ``val`` every epoch."""
+
+    def __init__(self, model, loss, task, settings, train: TrainingData, val: TrainingData, directory, progress: bool):
+        self.model, self.loss, self.task, self.settings = model, loss, task, settings
+        self.train_data, self.val_data, self.directory, self.progress = train, val, directory, progress
+        self.history: list[dict[str, Any]] = []
+        self.best: tuple[float, dict[str, torch.Tensor]] | None = None
+        self.done = {"head": 0, "finetune": 0}
+        self.frozen = self.tail = None
+        if settings.freeze:
+            from .._backbone import split_backbone
+
+            self.frozen, self.tail = split_backbone(model.backbone, settings.freeze)
+            for p in self.frozen.parameters():
+                p.requires_grad_(False)
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def save(self, optimizer, scheduler, stage: str) -> None:
+        state = {
+            "model": self.model.state_dict(),
+            "loss": self.loss.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler else {},
+            "stage": stage,
+            "done": dict(self.done),
+            "best_value": self.best[0] if self.best else None,
+            "best_state": self.best[1] if self.best else {},
+        }
+        self.directory.save(state, self.history)
+
+    def restore(self) -> dict | None:
+        state = self.directory.open()
+        if state is None:
+            return None
+        self.model.load_state_dict(state["model"])
+        self.loss.load_state_dict(state["loss"])
+        self.done = state["done"]
+        if state["best_value"] is not None:
+            self.best = (state["best_value"], state["best_state"])
+        self.history = self.directory.history()
+        logger.info("resuming %s after %s", self.directory.output, self.done)
+        return state
+
+    # -- validation --------------------------------------------------------------------------
+    def score(self, outputs, targets: torch.Tensor) -> dict[str, float]:
+        with torch.no_grad():
+            metrics = {"loss": float(self.loss(outputs, targets))}
+            if self.task.metrics is not None:
+                metrics.update(self.task.metrics(self.task.predictions(outputs, self.model.config), targets, self.model.config))
+        return metrics
+
+    def monitored(self, metrics: dict[str, float]) -> float:
+        name, mode = self.task.monitor
+        if self.settings.monitor:
+            name, _, mode = self.settings.monitor.partition(":")
+        if name not in metrics or mode not in ("max", "min"):
+            raise FacezooError(
+                f"the run monitors {name!r} ({mode or 'no mode'}), but the validation metrics are {sorted(metrics)}: "
+                "pass monitor='metric:max' or 'metric:min' (or fix TaskSpec.monitor)"
+            )
+        return metrics[name] if mode == "max" else -metrics[name]
+
+    def record(self, stage: str, epoch: int, train_loss: float, val: dict[str, float], seconds: float) -> None:
+        row = {"stage": stage, "epoch": epoch, "train_loss": train_loss, **{f"val_{k}": v for k, v in val.items()}, "seconds": round(seconds, 1)}
+        self.history.append(row)
+        score = self.monitored(val)
+        if self.best is None or score > self.best[0]:
+            self.best = (score, {k: v.detach().clone() for k, v in self.model.state_dict().items()})
+        logger.info("%s", row)
+        if self.progress:
+            tqdm.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+
+    # -- cached features ---------------------------------------------------------------------
+    @torch.inference_mode()
+    def _map(self, module, images: torch.Tensor, moves=None, dtype=torch.float32) -> torch.Tensor:
+        """``module`` over normalised uint8 faces in batches (optionally mirrored/moved first)."""
+        module.eval()
+        out = []
+        for start in range(0, len(images), FEATURE_BATCH):
+            batch = self.model.transform.normalize(images[start : start + FEATURE_BATCH])
+            if moves is not None:
+                flip, theta = moves[0][start : start + FEATURE_BATCH], moves[1]
+                batch, _ = apply_moves(batch, torch.zeros(len(batch)), _NoTargets, flip, None if theta is None else theta[start : start + FEATURE_BATCH])
+            out.append(module(batch.contiguous(memory_format=torch.channels_last)).to(dtype))
+        return torch.cat(out)
+
+    def _views(self, n: int, source: str) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+        """The fixed (flip, theta) of each view of a source's faces: as is, mirrored, then
+        ``views`` random moves (seeded by the run's seed and the source, so runs share them)."""
+        generator = torch.Generator().manual_seed(self.settings.seed * 7919 + zlib.crc32(source.encode()))
+        views = [(torch.zeros(n, dtype=torch.bool), None)]
+        if self.settings.augment:
+            views.append((torch.ones(n, dtype=torch.bool), None))
+            views += [random_moves(n, generator) for _ in range(self.settings.views)]
+        return views
+
+    def _maps(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frozen-stage outputs of every training face in every view (``V×N×C×H×W`` float16) and
+        the targets of each view, computed per source once and cached on disk (``$FACEZOO_CACHE/maps``)."""
+        data, names = self.train_data, list(dict.fromkeys(self.train_data.sources))
+        frozen_hash = hashlib.sha256(b"".join(t.numpy().tobytes() for t in self.frozen.state_dict().values())).hexdigest()[:12]
+        maps = targets = None
+        for name in names:
+            rows = torch.tensor([i for i, s in enumerate(data.sources) if s == name])
+            images = data.images[rows]
+            views = self._views(len(rows), name)
+            digest = hashlib.sha256(images.numpy().tobytes())
+            for flip, theta in views:
+                digest.update(flip.numpy().tobytes() + (theta.numpy().tobytes() if theta is not None else b""))
+            path = cache_dir("maps") / f"{name.replace(':', '-')}-{frozen_hash}-{digest.hexdigest()[:16]}.npy"
+            if path.exists():
+                part = torch.from_numpy(np.load(path))
+            else:
+                part = torch.stack([self._map(self.frozen, images, view, torch.float16) for view in views])
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(".tmp.npy")
+                np.save(tmp, part.numpy())
+                tmp.replace(path)
+            if maps is None:
+                maps = torch.empty((len(views), len(data), *part.shape[2:]), dtype=torch.float16)
+                targets = torch.empty((len(views), *data.targets.shape), dtype=data.targets.dtype)
+            maps[:, rows] = part
+            for v, (flip, theta) in enumerate(views):
+                targets[v, rows] = self._view_targets(data.targets[rows], flip, theta)
+        return maps, targets
+
+    def _view_targets(self, targets: torch.Tensor, flip, theta) -> torch.Tensor:
+        if self.task.augment_targets is None or (theta is None and not flip.any()):
+            return targets
+        theta = theta if theta is not None else torch.eye(2, 3).expand(len(flip), 2, 3)
+        return self.task.augment_targets(targets, flip, theta)
+
+    # -- stage 1: head on pooled features --------------------------------------------------------
+    def stage_head(self, state: dict | None) -> None:
+        epochs = self.settings.head_epochs
+        if self.done["head"] >= epochs:
+            return
+        if self.frozen is not None:
+            maps, view_targets = self._maps()
+            self.tail.eval()
+            with torch.inference_mode():
+                feats = torch.cat([self.tail(maps[v, i : i + FEATURE_BATCH].float()) for v in range(min(2, len(maps))) for i in range(0, maps.shape[1], FEATURE_BATCH)])
+            targets = torch.cat(list(view_targets[: min(2, len(maps))]))
+        else:
+            views = self._views(len(self.train_data), "all")[:2]
+            feats = torch.cat([self._map(self.model.backbone, self.train_data.images, v) for v in views])
+            targets = torch.cat([self._view_targets(self.train_data.targets, *v) for v in views])
+        val_feats = self._map(self.model.backbone, self.val_data.images)
+        params = [*self.model.head.parameters(), *self.loss.parameters()]
+        optimizer = torch.optim.AdamW(params, lr=self.settings.head_lr, weight_decay=self.settings.weight_decay)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+        if state is not None and state["stage"] == "head":
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+        for epoch in range(self.done["head"], epochs):
+            start = time.time()
+            generator = torch.Generator().manual_seed(self.settings.seed * 1000 + epoch)
+            torch.manual_seed(self.settings.seed * 1000 + epoch)
+            self.model.head.train()
+            total, count = 0.0, 0
+            for index in batches(len(feats), 256, generator, drop_last=True):
+                loss = self.loss(self.model.head(feats[index]), targets[index])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total, count = total + loss.item() * len(index), count + len(index)
+            scheduler.step()
+            self.model.head.eval()
+            with torch.no_grad():
+                val = self.score(self.model.head(val_feats), self.val_data.targets)
+            self.done["head"] = epoch + 1
+            self.record("head", epoch + 1, total / max(count, 1), val, time.time() - start)
+            self.save(optimizer, scheduler, "head")
+
+    # -- stage 2: fine-tuning -----------------------------------------------------------------
+    def _validate(self, val_maps: torch.Tensor | None) -> dict[str, float]:
+        self.model.eval()
+        if val_maps is None:
+            outputs = self.model.forward_faces(self.val_data.images)
+        else:
+            with torch.inference_mode():
+                outputs = torch.cat([self.model.head(self.tail(val_maps[i : i + FEATURE_BATCH].float())) for i in range(0, len(val_maps), FEATURE_BATCH)])
+        return self.score(outputs, self.val_data.targets)
+
+    def stage_finetune(self, state: dict | None, stop_after: int | None) -> bool:
+        """Returns False when it stopped early because of ``stop_after``."""
+        epochs = self.settings.finetune_epochs
+        if self.done["finetune"] >= epochs:
+            return True
+        batch_size, n = self.settings.batch_size, len(self.train_data)
+        steps = epochs * max(1, n // batch_size)
+        maps = view_targets = val_maps = None
+        if self.frozen is not None:
+            maps, view_targets = self._maps()
+            val_maps = self._map(self.frozen, self.val_data.images, dtype=torch.float16)
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW([*trainable, *self.loss.parameters()], lr=self.settings.finetune_lr, weight_decay=self.settings.weight_decay)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=self.settings.finetune_lr, total_steps=steps, pct_start=0.1)
+        if state is not None and state["stage"] == "finetune":
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+        ran = 0
+        for epoch in range(self.done["finetune"], epochs):
+            if stop_after is not None and ran >= stop_after:
+                return False
+            start = time.time()
+            generator = torch.Generator().manual_seed(self.settings.seed * 1000 + 500 + epoch)
+            torch.manual_seed(self.settings.seed * 1000 + 500 + epoch)
+            self.model.train()
+            if self.frozen is not None:
+                self.frozen.eval()
+                view_of = torch.randint(len(maps), (n,), generator=generator)
+            total, count = 0.0, 0
+            bar = tqdm(batches(n, batch_size, generator, drop_last=True), desc=f"fine-tune {epoch + 1}/{epochs}", disable=not self.progress, leave=False)
+            for index in bar:
+                if self.frozen is not None:
+                    view = view_of[index]
+                    outputs = self.model.head(self.tail(maps[view, index].float().contiguous(memory_format=torch.channels_last)))
+                    targets = view_targets[view, index]
+                else:
+                    images, targets = self.model.transform.normalize(self.train_data.images[index]), self.train_data.targets[index]
+                    if self.settings.augment:
+                        images, targets = apply_moves(images, targets, self.task, *random_moves(len(index), generator))
+                    outputs = self.model(images.contiguous(memory_format=torch.channels_last))
+                loss = self.loss(outputs, targets)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if scheduler.last_epoch + 1 < steps:
+                    scheduler.step()
+                total, count = total + loss.item() * len(index), count + len(index)
+                bar.set_postfix(loss=f"{total / count:.4f}")
+            val = self._validate(val_maps)
+            self.done["finetune"] = epoch + 1
+            self.record("finetune", epoch + 1, total / max(count, 1), val, time.time() - start)
+            self.save(optimizer, scheduler, "finetune")
+            ran += 1
+        return True
+
+
+class _NoTargets:
+    augment_targets = None
