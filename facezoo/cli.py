@@ -145,7 +145,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     settings = from_arguments(args)
     options = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings) if f.name not in ("task", "dataset")}
-    output = train(settings.task, settings.dataset, output_dir=args.output, data_root=args.data, stop_after=args.stop_after, **options)
+    output = train(
+        settings.task, settings.dataset, output_dir=args.output, data_root=args.data, stop_after=args.stop_after, progress=sys.stderr.isatty(), **options
+    )
     print(f"model written to {output}" if (output / "model.safetensors").exists() else f"stopped; run the same command to resume {output}")
     return 0
 

@@ -21,7 +21,14 @@ from facezoo._images import load_image
 from facezoo.detection import Detection, FaceDetector
 
 BUILT_IN = {"age-gender", "beauty", "expression", "identity", "keypoints", "mtcnn"}
-ALL_HOOKS = ("facezoo_register_datasets", "facezoo_register_detectors", "facezoo_register_models", "facezoo_register_tasks")
+ALL_HOOKS = (
+    "facezoo_register_commands",
+    "facezoo_register_datasets",
+    "facezoo_register_detectors",
+    "facezoo_register_models",
+    "facezoo_register_tasks",
+    "facezoo_register_teachers",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -244,3 +251,91 @@ def test_the_example_plugins_detector_keeps_the_largest_face():
     assert len(everyone) == 2
     [result] = model.predict(group)
     assert result.face == max(everyone, key=lambda f: f.width * f.height)
+
+
+def test_facezoo_register_commands_adds_a_subcommand(capsys):
+    from facezoo.cli import main
+
+    def run(args):
+        print(f"hello {args.who}")
+        return 0
+
+    spec = facezoo.CommandSpec("hello", help="say hello", add_arguments=lambda p: p.add_argument("who"), run=run)
+    facezoo.register_plugin(types.SimpleNamespace(facezoo_register_commands=facezoo.hookimpl(lambda register: register(spec))), name="hello-plugin")
+    assert main(["hello", "world"]) == 0
+    assert capsys.readouterr().out == "hello world\n"
+    main(["list", "commands"])
+    assert "hello" in capsys.readouterr().out
+
+
+def test_a_plugin_command_cannot_take_a_core_name(capsys):
+    from facezoo.cli import main
+
+    spec = facezoo.CommandSpec("predict", help="clash", add_arguments=lambda p: None, run=lambda a: 0)
+    facezoo.register_plugin(types.SimpleNamespace(facezoo_register_commands=facezoo.hookimpl(lambda register: register(spec))), name="clash-plugin")
+    assert main(["list"]) == 2
+    assert "plugin 'clash-plugin' registers the command 'predict', which is facezoo's own" in capsys.readouterr().err
+
+
+def test_the_example_plugins_command(capsys, tmp_path):
+    from facezoo.cli import main
+
+    facezoo.load("glasses", "test_resnet", pretrained=False).save_pretrained(tmp_path / "model")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for image in FACES[:2]:
+        (photos / image.name).write_bytes(image.read_bytes())
+    assert main(["glasses-report", str(photos), "--model", str(tmp_path / "model")]) == 0
+    assert capsys.readouterr().out.endswith(" of 2 faces in 2 photos wear glasses\n")
+    assert main(["glasses-report", str(tmp_path / "nowhere")]) == 2
+
+
+class ConstantBeautyTeacher:
+    """Says every face scores 5.0."""
+
+    shape = ()
+    key = "constant-5"
+
+    def label(self, images, faces):
+        return np.full(len(images), 5.0, dtype=np.float32)
+
+
+def test_facezoo_register_teachers_adds_labels_training_mixes_with_the_datasets(tmp_path, monkeypatch):
+    """Targets are gt_weight × label + (1 − gt_weight) × teacher where a face has both."""
+    from facezoo.training.data import Source, training_data
+
+    monkeypatch.setenv("FACEZOO_CACHE", str(tmp_path / "cache"))
+    spec = facezoo.TeacherSpec("constant-5", task="beauty", build=ConstantBeautyTeacher, license="CC0, made up for a test")
+    facezoo.register_plugin(types.SimpleNamespace(facezoo_register_teachers=facezoo.hookimpl(lambda register: register(spec))), name="teacher-plugin")
+    model = facezoo.load("beauty", "test_resnet", pretrained=False)
+    task = _plugins.registry().get("task", "beauty")
+    data_root = facezoo.data.data_root(None) if "FACEZOO_DATA" in __import__("os").environ else pytest.skip("needs the shared data")
+    labels = training_data([Source("scut-fbp5500", "test")], model.transform, task, frame_limit=6, data_root=data_root)
+    mixed = training_data([Source("scut-fbp5500", "test")], model.transform, task, teacher="constant-5", gt_weight=0.25, frame_limit=6, data_root=data_root)
+    assert len(labels) == len(mixed) > 0
+    assert np.allclose(mixed.targets.numpy(), 0.25 * labels.targets.numpy() + 0.75 * 5.0)
+    teacher_only = training_data([Source("scut-fbp5500", "test")], model.transform, task, teacher="constant-5", gt_weight=0.0, frame_limit=6, data_root=data_root)
+    assert (teacher_only.targets == 5.0).all()
+
+
+BROKEN_HOOK = """
+    import facezoo
+
+    @facezoo.hookimpl
+    def facezoo_register_tasks(register):
+        register(facezoo.TaskSpec("half-task", "registered before the error", print, print, print))
+        import some_optional_dependency_that_is_missing  # the lazy import docs/plugins.md recommends
+
+    @facezoo.hookimpl
+    def facezoo_register_teachers(register):
+        register(facezoo.TeacherSpec("half-teacher", task="half-task", build=print, license="x"))
+"""
+
+
+def test_a_plugin_whose_hook_raises_is_skipped_whole_with_a_warning(tmp_path, monkeypatch):
+    install_distribution(tmp_path, monkeypatch, "facezoo-half", "half", BROKEN_HOOK)
+    with pytest.warns(RuntimeWarning, match=r"plugin 'half' \(distribution 'facezoo-half'\) failed while registering.*ModuleNotFoundError"):
+        tasks = facezoo.list_tasks()
+    assert "half-task" not in tasks and "beauty" in tasks
+    assert "half-teacher" not in _plugins.registry().names("teacher")
+    assert facezoo.load("beauty", "test_resnet", pretrained=False).config.task == "beauty"

@@ -115,11 +115,12 @@ def train(task: str, dataset: str, *, output_dir: str | Path, data_root: str | N
     transform = build_model(config).transform
 
     def make(sources: list[Source]) -> TrainingData:
-        return training_data(sources, transform, spec, teacher=settings.teacher, gt_weight=settings.gt_weight, data_root=data_root, seed=settings.seed, progress=progress)
+        return training_data(
+            sources, transform, spec, teacher=settings.teacher, gt_weight=settings.gt_weight, data_root=data_root, seed=settings.seed,
+            progress=progress, frame_limit=settings.limit,
+        )
 
     sources = [Source(settings.dataset, settings.train_split), *map(Source.parse, settings.extra_data)]
-    if settings.limit is not None:  # a quick run: at most `limit` images of each source are framed at all
-        sources = [Source(s.dataset, s.split, min(s.limit or settings.limit, settings.limit)) for s in sources]
     train_data, val_data, val_name = _validation(settings, make(sources), make)
     if settings.limit is not None and settings.limit < len(train_data):
         order = np.random.default_rng(settings.seed).permutation(len(train_data))[: settings.limit]

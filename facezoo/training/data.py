@@ -58,9 +58,10 @@ class Source:
     def __str__(self) -> str:
         return f"{self.dataset}:{self.split}" + (f":{self.limit}" if self.limit else "")
 
-    def load(self, data_root=None, seed: int = 0) -> FaceDataset:
+    def load(self, data_root=None, seed: int = 0, *, subset: bool = True) -> FaceDataset:
+        """The dataset split; with ``subset``, only a fixed random ``limit`` of its images."""
         dataset = load_dataset(self.dataset, self.split, data_root)
-        if self.limit is not None and self.limit < len(dataset):
+        if subset and self.limit is not None and self.limit < len(dataset):
             order = np.random.default_rng(seed).permutation(len(dataset))[: self.limit]
             dataset = dataset.subset(sorted(order.tolist()))
         return dataset
@@ -144,12 +145,21 @@ def training_data(
     data_root=None,
     seed: int = 0,
     progress: bool = True,
+    frame_limit: int | None = None,
 ) -> TrainingData:
-    """All sources' faces and targets, concatenated."""
-    parts = [
-        source_data(source.load(data_root, seed), transform, task, teacher=teacher, gt_weight=gt_weight, progress=progress)
-        for source in sources
-    ]
+    """All sources' faces and targets, concatenated.
+
+    Detections and teacher labels are cached per whole split, so a source's ``limit`` keeps a fixed
+    random subset of its framed faces. ``frame_limit`` (quick runs, tests) instead frames only a
+    fixed random subset of that many images of each split.
+    """
+    parts = []
+    for source in sources:
+        dataset = Source(source.dataset, source.split, frame_limit).load(data_root, seed) if frame_limit else source.load(data_root, seed, subset=False)
+        part = source_data(dataset, transform, task, teacher=teacher, gt_weight=gt_weight, progress=progress)
+        if source.limit is not None and source.limit < len(part):
+            part = part.subset(sorted(np.random.default_rng(seed).permutation(len(part))[: source.limit].tolist()))
+        parts.append(part)
     if len({p.targets.dtype for p in parts}) > 1 or len({tuple(p.targets.shape[1:]) for p in parts}) > 1:
         raise DatasetError(f"the sources {', '.join(map(str, sources))} give targets of different kinds for task {task.name!r}")
     return TrainingData(torch.cat([p.images for p in parts]), torch.cat([p.targets for p in parts]), [s for p in parts for s in p.sources])

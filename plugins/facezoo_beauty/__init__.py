@@ -21,6 +21,9 @@ class BeautyResult(FaceResult):
     score: float
     distribution: list[float] | None = None
 
+    def caption(self) -> str:
+        return f"beauty {self.score:.2f}"
+
 
 def build_head(num_features: int, mode: str = "distribution", bins: int = 101, dropout: float = 0.2, **_):
     from .head import BeautyHead
@@ -32,10 +35,6 @@ def build_loss(mode: str = "distribution", bins: int = 101, **_):
     from .head import BeautyLoss
 
     return BeautyLoss(mode=mode, bins=bins)
-
-
-    def caption(self) -> str:
-        return f"beauty {self.score:.2f}"
 
 
 def postprocess(outputs, crops, config) -> list[BeautyResult]:

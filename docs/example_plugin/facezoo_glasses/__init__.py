@@ -1,8 +1,8 @@
 """facezoo-glasses: an example facezoo plugin adding the task ``glasses`` (glasses / no glasses).
 
-It implements all four facezoo hooks: a task, a pretrained model on the Hub, a dataset adapter
-and a face detector. Like every facezoo plugin it imports no torch here: the head, the dataset
-and the detector live in submodules imported only when facezoo builds them.
+It implements all six facezoo hooks: a task, a pretrained model on the Hub, a dataset adapter, a
+face detector, a teacher and a command. Like every facezoo plugin it imports no torch here: the
+head, the dataset, the detector and the teacher live in submodules imported only when used.
 
 Example:
     >>> import facezoo
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from facezoo import DatasetSpec, DetectorSpec, FaceResult, PretrainedSpec, Preprocess, TaskSpec, hookimpl
+from facezoo import CommandSpec, DatasetSpec, DetectorSpec, FaceResult, PretrainedSpec, Preprocess, TaskSpec, TeacherSpec, hookimpl
 
 LABELS = ("no_glasses", "glasses")  # class index 0 and 1, also the dataset's folder names
 
@@ -27,6 +27,9 @@ class GlassesResult(FaceResult):
 
     glasses: bool
     probability: float
+
+    def caption(self) -> str:
+        return "glasses" if self.glasses else "no glasses"
 
 
 def build_head(num_features: int, hidden: int = 128, dropout: float = 0.2, **_):
@@ -41,14 +44,27 @@ def build_loss(label_smoothing: float = 0.0, **_):
     return nn.CrossEntropyLoss(label_smoothing=label_smoothing)
 
 
+def decode(outputs, config):
+    """Raw outputs → probabilities of (no glasses, glasses), the space targets live in."""
+    return outputs.float().softmax(dim=1)
+
+
+def encode_target(raw, crop):
+    """A class index → one-hot probabilities; a teacher's probabilities stay as they are."""
+    import numpy as np
+
+    raw = np.asarray(raw, dtype=np.float32)
+    return np.eye(2, dtype=np.float32)[int(raw)] if raw.ndim == 0 else raw
+
+
 def postprocess(outputs, crops, config) -> list[GlassesResult]:
-    probabilities = outputs.float().softmax(dim=1)[:, 1].tolist()
+    probabilities = decode(outputs, config)[:, 1].tolist()
     return [GlassesResult(glasses=p >= 0.5, probability=round(p, 6)) for p in probabilities]
 
 
-def metrics(outputs, targets, config) -> dict[str, float]:
-    """Accuracy over a split; ``targets`` are class indices (0 no glasses, 1 glasses)."""
-    return {"accuracy": float((outputs.argmax(dim=1) == targets).float().mean())}
+def metrics(predictions, targets, config) -> dict[str, float]:
+    """Accuracy over a split: the most likely class of predictions and targets agree."""
+    return {"accuracy": float((predictions.argmax(dim=1) == targets.argmax(dim=1)).float().mean())}
 
 
 @hookimpl
@@ -61,6 +77,8 @@ def facezoo_register_tasks(register):
             build_loss=build_loss,
             postprocess=postprocess,
             metrics=metrics,
+            decode=decode,
+            encode_target=encode_target,
             preprocess=Preprocess(input_size=(96, 96), crop="box", margin=0.2, detector="mtcnn-largest"),
             head={"hidden": 128, "dropout": 0.2, "label_smoothing": 0.0},
             labels=LABELS,
@@ -102,3 +120,29 @@ def facezoo_register_detectors(register):
     from .detector import build_detector
 
     register(DetectorSpec("mtcnn-largest", build=build_detector, summary="facezoo's MTCNN, keeping only the largest face"))
+
+
+@hookimpl
+def facezoo_register_teachers(register):
+    register(
+        TeacherSpec(
+            "glasses-ensemble",
+            task="glasses",
+            build=build_teacher,
+            license="the terms of the models in $FACEZOO_GLASSES_TEACHERS",
+            summary="the average of bigger glasses models you trained",
+        )
+    )
+
+
+def build_teacher():
+    from .teacher import build_teacher
+
+    return build_teacher()
+
+
+@hookimpl
+def facezoo_register_commands(register):
+    from . import report
+
+    register(CommandSpec("glasses-report", help="count the faces with glasses in a folder of photos", add_arguments=report.add_arguments, run=report.run))
