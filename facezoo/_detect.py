@@ -40,7 +40,7 @@ def get_detector(name: str):
         return _detectors[name]
 
 
-def detect_faces(name: str, images: list, min_score: float = 0.0, padding: float = 0.0) -> list[list[Face]]:
+def detect_faces(name: str, images: list, min_score: float = 0.0, padding: float = 0.0, runtime: str = "torch") -> list[list[Face]]:
     """Faces with a detector score of at least ``min_score`` in each RGB PIL image, best first.
 
     An image in which no such face is found is searched once more with a black border of

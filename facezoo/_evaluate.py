@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 
 from . import _plugins
 from ._preprocess import FaceTransform
@@ -72,7 +71,7 @@ def subset(dataset: FaceDataset, limit: int | None, seed: int = 0) -> FaceDatase
     return dataset.subset(sorted(order.tolist()))
 
 
-def _targets(model, dataset: FaceDataset, arrays, teacher: str | None) -> tuple[torch.Tensor, np.ndarray]:
+def _targets(model, dataset: FaceDataset, arrays, teacher: str | None) -> tuple[np.ndarray, np.ndarray]:
     """Encoded targets of the framed faces, and the rows (of ``arrays``) that have one."""
     from .training.data import encode_targets
 
@@ -90,9 +89,8 @@ def _targets(model, dataset: FaceDataset, arrays, teacher: str | None) -> tuple[
         if dataset.task != task.name:
             raise FacezooError(f"{dataset.name} is a {dataset.task!r} dataset, not {task.name!r}: evaluate it against a teacher (teacher=...)")
         raw = [dataset.samples[i].target for i in arrays.indices]
-    encoded = encode_targets(task, raw, arrays, rows)
-    tensor = torch.from_numpy(np.ascontiguousarray(encoded))
-    return (tensor.float() if tensor.is_floating_point() else tensor.long()), rows
+    encoded = np.asarray(encode_targets(task, raw, arrays, rows))
+    return (encoded.astype(np.float32) if np.issubdtype(encoded.dtype, np.floating) else encoded.astype(np.int64)), rows
 
 
 def evaluate(
@@ -111,8 +109,6 @@ def evaluate(
 
     ``limit`` takes a fixed random subset of that many samples, for quick smoke checks.
     """
-    if model.training:
-        raise FacezooError("evaluate() needs the model in eval mode: call model.eval() first")
     registry = _plugins.registry()
     if isinstance(dataset, str):
         dataset = load_dataset(dataset, split, data_root)
@@ -129,27 +125,26 @@ def evaluate(
     transform = model.transform if detect else FaceTransform(dataclasses.replace(pre, detector=None))
     arrays = face_arrays(dataset, transform, progress=False)
     targets, rows = _targets(model, dataset, arrays, teacher)
-    outputs = model.forward_faces(arrays.images[torch.from_numpy(rows)], batch_size)
+    outputs = model.forward_faces(arrays.images[rows], batch_size)
     predicted = task.predictions(outputs, model.config)
     metrics = task.metrics(predicted, targets, model.config)
     groups = {}
     group_names = [dataset.samples[i].group for i in arrays.indices[rows]]
     for group in sorted({g for g in group_names if g is not None}):
-        index = torch.tensor([i for i, g in enumerate(group_names) if g == group])
+        index = np.array([i for i, g in enumerate(group_names) if g == group])
         groups[group] = {**task.metrics(predicted[index], targets[index], model.config), "count": float(len(index))}
     extra: dict[str, Any] = {"images": len(dataset), "faces_scored": len(rows)}
     if detect and pre.detector:
         extra["detected"] = float(arrays.found.mean())
     if model.config.labels and predicted.ndim == 2 and predicted.shape[1] == len(model.config.labels) and targets.ndim == 2:
         k = len(model.config.labels)
-        confusion = torch.zeros(k, k, dtype=torch.int64)
-        confusion.index_put_((targets.argmax(1), predicted.argmax(1)), torch.ones(len(targets), dtype=torch.int64), accumulate=True)
+        confusion = np.zeros((k, k), dtype=np.int64)
+        np.add.at(confusion, (targets.argmax(1), predicted.argmax(1)), 1)
         extra["confusion_matrix"] = {"labels": list(model.config.labels), "rows_true_cols_pred": confusion.tolist()}
     if compare_teacher is not None:
         teacher_targets, teacher_rows = _targets(model, dataset, arrays, compare_teacher)
         common = np.intersect1d(rows, teacher_rows)
-        mine = torch.from_numpy(np.searchsorted(rows, common))
-        theirs = torch.from_numpy(np.searchsorted(teacher_rows, common))
+        mine, theirs = np.searchsorted(rows, common), np.searchsorted(teacher_rows, common)
         extra["side_by_side"] = {
             "faces": int(len(common)),
             "student": task.metrics(predicted[mine], targets[mine], model.config),

@@ -34,15 +34,15 @@ def _model_class(spec: TaskSpec):
     return cls
 
 
-def build_model(config: ModelConfig):
-    """An (untrained) model of the class the config's task asks for."""
+def build_model(config: ModelConfig, network: Any = None):
+    """A model of the class the config's task asks for: an untrained torch network, or ``network``."""
     spec = _plugins.registry().get("task", config.task, hint="Is the plugin that provides it installed? See facezoo list plugins")
-    return _model_class(spec)(config)
+    return _model_class(spec)(config, network)
 
 
 def load_state(model, state: dict, source: str):
-    """Load ``state`` into ``model`` strictly; a mismatch names the keys and the source."""
-    expected = model.state_dict()
+    """Load ``state`` into ``model``'s torch network strictly; a mismatch names the keys and the source."""
+    expected = model.network.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
@@ -51,8 +51,8 @@ def load_state(model, state: dict, source: str):
             f"{source} does not match {model.config.model_id}: missing keys {missing[:8]}, unexpected keys "
             f"{unexpected[:8]}, wrong shapes {wrong[:8]}. Was config.json edited, or the file truncated?"
         )
-    model.load_state_dict(state, strict=True)
-    return model.eval()
+    model.network.load_state_dict(state, strict=True)
+    return model
 
 
 def load_directory(directory: str | os.PathLike):
@@ -181,8 +181,9 @@ def load(
     import torch
 
     if device is not None:
-        model = model.to(check_device(device))
-    return model.to(memory_format=torch.channels_last).eval()
+        model.to(check_device(device))
+    model.network.to(memory_format=torch.channels_last).eval()
+    return model
 
 
 def list_tasks() -> list[str]:

@@ -1,4 +1,8 @@
-"""FaceModel: a timm backbone plus a task head, with the preprocessing that belongs to its weights."""
+"""FaceModel: a network (torch, or its ONNX export) with the framing and postprocessing of its task.
+
+Importing this module imports no torch: with the ONNX runtime, ``predict`` runs on numpy, Pillow
+and onnxruntime alone.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import torch
-from torch import nn
+import numpy as np
 
 from . import _plugins
-from ._backbone import create_backbone
 from ._images import as_batch, load_images
 from ._preprocess import FaceCrop, FaceTransform
 from .config import ModelConfig
@@ -21,11 +23,13 @@ from .results import Face, FaceResult
 logger = logging.getLogger(__name__)
 
 
-class FaceModel(nn.Module):
-    """A face model: ``forward`` maps normalised tensors to raw outputs, ``predict`` maps photos to results.
+class FaceModel:
+    """A face model: ``predict`` maps photos to typed results, one per face.
 
     Build one with :func:`facezoo.load`. ``config`` is the frozen contract saved as
-    ``config.json``; ``transform`` prepares faces exactly as in training.
+    ``config.json``; ``transform`` frames and normalises faces exactly as in training;
+    ``network`` computes the raw outputs: a torch :class:`~facezoo._network.FaceNetwork`
+    (``runtime="torch"``, also what training uses) or an ONNX Runtime session (``runtime="onnx"``).
 
     Example:
         >>> model = facezoo.load("beauty", "test_resnet", pretrained=False)
@@ -34,8 +38,7 @@ class FaceModel(nn.Module):
         True
     """
 
-    def __init__(self, config: ModelConfig):
-        super().__init__()
+    def __init__(self, config: ModelConfig, network: Any = None):
         self.config = config
         self.task = _plugins.registry().get("task", config.task)
         if self.task.labels and len(config.labels) != len(self.task.labels):
@@ -43,55 +46,46 @@ class FaceModel(nn.Module):
                 f"{config.model_id}: config.json lists {len(config.labels)} labels {list(config.labels)}; task {config.task!r} "
                 f"needs {len(self.task.labels)} (e.g. {list(self.task.labels)})"
             )
-        self.backbone = create_backbone(config.backbone, config.preprocess.input_size, pooled=self.task.pooled)
-        if self.task.pooled:
-            # What the classifier-less backbone outputs: for some (MobileNetV3, GhostNet) a pre-logits
-            # layer makes that head_hidden_size, not num_features.
-            features = getattr(self.backbone, "head_hidden_size", None) or self.backbone.num_features
-        else:
-            with torch.no_grad():
-                features = tuple(self.backbone.eval()(torch.zeros(1, 3, *config.preprocess.input_size)).shape[1:])
-        try:
-            self.head = self.task.build_head(features, **config.head)
-        except TypeError as exc:
-            raise WeightsError(f"{config.model_id}: the head arguments {config.head} do not fit task {config.task!r} ({exc})") from None
         self.transform = FaceTransform(config.preprocess)
+        if network is None:
+            from ._network import FaceNetwork
 
-    def extra_repr(self) -> str:
+            network = FaceNetwork(config, self.task)
+        self.network = network
+
+    def __repr__(self) -> str:
         state = "trained" if self.config.trained else "UNTRAINED (random weights)"
-        return f"model_id={self.config.model_id!r}, {state}"
+        return f"{type(self).__name__}({self.config.model_id!r}, {state}, runtime={self.runtime!r})"
 
     @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
+    def runtime(self) -> str:
+        """``"torch"`` or ``"onnx"``: what computes the network's outputs."""
+        return self.network.runtime
 
-    def forward(self, images: torch.Tensor) -> Any:
-        """Raw task outputs for a normalised ``N×3×H×W`` batch (use this for training)."""
-        return self.head(self.backbone(images))
+    def to(self, device: Any) -> FaceModel:
+        """Move a torch model to ``device`` (``"cpu"``, ``"cuda"``, ...); returns the model."""
+        if self.runtime != "torch":
+            raise FacezooError(f"{self.config.model_id} runs on ONNX Runtime; choose its device when loading it")
+        self.network.to(device)
+        return self
 
-    @torch.inference_mode()
-    def forward_faces(self, faces: torch.Tensor, batch_size: int = 128) -> Any:
-        """Raw outputs (on the CPU) for uint8 ``N×H×W×3`` faces already at the input size.
+    def forward_faces(self, faces: Any, batch_size: int = 128) -> np.ndarray:
+        """Raw outputs for uint8 ``N×H×W×3`` faces already framed at the input size.
 
-        This is what evaluation runs on cached face arrays (``facezoo.data.arrays``). It runs the
-        module in whatever mode it is in: call ``model.eval()`` first for inference outputs.
+        This is what evaluation runs on cached face arrays (``facezoo.data.arrays``).
         """
-        outputs = []
-        for start in range(0, len(faces), batch_size):
-            batch = self.transform.normalize(faces[start : start + batch_size])
-            outputs.append(_float_cpu(self(batch.to(self.device, memory_format=torch.channels_last))))
-        return _cat(outputs)
+        faces = np.asarray(faces)
+        outputs = [self.network.run(self.transform.normalize(faces[start : start + batch_size])) for start in range(0, len(faces), batch_size)]
+        return np.concatenate(outputs) if outputs else np.zeros((0,), np.float32)
 
     def detect(self, images: list) -> list[list[Face]]:
         """Faces found by the model's detector in each RGB PIL image."""
         from ._detect import detect_faces
 
         pre = self.config.preprocess
-        return detect_faces(pre.detector, images, min_score=pre.min_face_score, padding=pre.detect_padding)
+        return detect_faces(pre.detector, images, min_score=pre.min_face_score, padding=pre.detect_padding, runtime=self.runtime)
 
-    def prepare(
-        self, inputs: Any, *, detect: bool | None = None, faces: list[list[Face]] | None = None
-    ) -> tuple[list[FaceCrop], int, bool]:
+    def prepare(self, inputs: Any, *, detect: bool | None = None, faces: list[list[Face]] | None = None) -> tuple[list[FaceCrop], int, bool]:
         """Load ``inputs`` and cut out their faces: (crops, number of images, single-image flag).
 
         ``faces`` (one list per image) skips detection: :func:`facezoo.analyze` detects once
@@ -100,8 +94,8 @@ class FaceModel(nn.Module):
         items, single = as_batch(inputs)
         images = load_images(items)
         if faces is not None:
-            if len(faces) != len(images):
-                raise InputError(f"got faces for {len(faces)} images but {len(images)} images")
+            if not isinstance(faces, (list, tuple)) or len(faces) != len(images) or not all(isinstance(f, (list, tuple)) for f in faces):
+                raise InputError(f"faces= must hold one list of faces per image: {len(images)} lists, got {faces!r:.80}")
         else:
             if detect is None:
                 detect = self.config.preprocess.detector is not None
@@ -111,10 +105,7 @@ class FaceModel(nn.Module):
         crops = [self.transform.crop(img, face, i) for i, img in enumerate(images) for face in faces[i]]
         return crops, len(images), single
 
-    @torch.inference_mode()
-    def predict(
-        self, inputs: Any, *, batch_size: int = 32, detect: bool | None = None, faces: list[list[Face]] | None = None
-    ) -> list:
+    def predict(self, inputs: Any, *, batch_size: int = 32, detect: bool | None = None, faces: list[list[Face]] | None = None) -> list:
         """Results for one image (a list, one per face) or for a list of images (a list of such lists).
 
         ``inputs``: a path, PIL image, ``H×W×3`` uint8 array, ``3×H×W`` tensor (uint8 or float in
@@ -129,24 +120,16 @@ class FaceModel(nn.Module):
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if self.training:
-            raise FacezooError(
-                f"{self.config.model_id} is in training mode (model.train() was called), where dropout and batch norm "
-                "change its answers; call model.eval() before predict()"
-            )
         crops, count, single = self.prepare(inputs, detect=detect, faces=faces)
         results: list[FaceResult] = []
         for start in range(0, len(crops), batch_size):
             chunk = crops[start : start + batch_size]
-            batch = self.transform.to_tensor(chunk).to(self.device, memory_format=torch.channels_last)
-            outputs = self(batch)
+            outputs = self.network.run(self.transform.to_array(chunk))
             check_finite(outputs, self.config.model_id)
             results.extend(self.task.postprocess(outputs, chunk, self.config))
         per_image: list[list[FaceResult]] = [[] for _ in range(count)]
         for crop, result in zip(crops, results):
-            per_image[crop.source].append(
-                dataclasses.replace(result, model=self.config.model_id, trained=self.config.trained, face=crop.face)
-            )
+            per_image[crop.source].append(dataclasses.replace(result, model=self.config.model_id, trained=self.config.trained, face=crop.face))
         return per_image[0] if single else per_image
 
     def save_pretrained(self, directory: str | Path, *, card: str | None = None) -> Path:
@@ -159,7 +142,9 @@ class FaceModel(nn.Module):
         from ._model_dir import write_model_dir
         from .cards import model_card
 
-        return write_model_dir(directory, self.config, self.state_dict(), card if card is not None else model_card(self.config))
+        if self.runtime != "torch":
+            raise FacezooError(f"{self.config.model_id} was loaded for ONNX Runtime; load it with runtime='torch' to save its weights")
+        return write_model_dir(directory, self.config, self.network.state_dict(), card if card is not None else model_card(self.config))
 
     def push_to_hub(self, repo_id: str, **kwargs: Any) -> str:
         """Upload to the Hugging Face Hub; returns the commit sha. See :func:`facezoo.push_directory`.
@@ -177,22 +162,9 @@ class FaceModel(nn.Module):
             return push_directory(tmp, repo_id, **kwargs)
 
 
-def _float_cpu(outputs: Any) -> Any:
-    if isinstance(outputs, dict):
-        return {k: v.float().cpu() for k, v in outputs.items()}
-    return outputs.float().cpu()
-
-
-def _cat(parts: list) -> Any:
-    if parts and isinstance(parts[0], dict):
-        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
-    return torch.cat(parts)
-
-
-def check_finite(outputs: Any, model_id: str) -> None:
+def check_finite(outputs: np.ndarray, model_id: str) -> None:
     """Raise if a model produced NaN or infinite outputs (damaged weights or preprocessing)."""
-    tensors = outputs.values() if isinstance(outputs, dict) else [outputs]
-    if not all(bool(torch.isfinite(t).all()) for t in tensors):
+    if not np.isfinite(outputs).all():
         raise FacezooError(
             f"{model_id} produced NaN or infinite outputs: its weights or its config.json preprocessing are damaged "
             "(re-download or re-export the model)"

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from PIL import Image
 
 from .config import Preprocess
@@ -49,15 +48,15 @@ class FaceTransform:
         >>> from facezoo.config import Preprocess
         >>> transform = FaceTransform(Preprocess(input_size=(64, 64)))
         >>> transform(Image.new("RGB", (100, 80))).shape
-        torch.Size([3, 64, 64])
+        (3, 64, 64)
     """
 
     def __init__(self, preprocess: Preprocess):
         self.preprocess = preprocess
         self.size = preprocess.input_size
         self._resample = _RESAMPLE[preprocess.interpolation]
-        self._mean = torch.tensor(preprocess.mean).view(1, 3, 1, 1) * 255.0
-        self._inv_std = 1.0 / (torch.tensor(preprocess.std).view(1, 3, 1, 1) * 255.0)
+        self._mean = (np.asarray(preprocess.mean, dtype=np.float32) * 255.0).reshape(1, 3, 1, 1)
+        self._inv_std = (1.0 / (np.asarray(preprocess.std, dtype=np.float32) * 255.0)).reshape(1, 3, 1, 1)
 
     def __repr__(self) -> str:
         return f"FaceTransform({self.preprocess})"
@@ -82,15 +81,21 @@ class FaceTransform:
             crop = crop.convert("L").convert("RGB")
         return FaceCrop(image=crop, crop_to_image=np.asarray(matrix, dtype=np.float64), face=face, source=source)
 
-    def to_tensor(self, crops: list[FaceCrop] | list[Image.Image]) -> torch.Tensor:
-        """Stack crops into a normalised ``N×3×H×W`` float tensor (channels-last memory)."""
-        arrays = [np.asarray(c.image if isinstance(c, FaceCrop) else c) for c in crops]
-        return self.normalize(torch.from_numpy(np.stack(arrays)))
+    def to_array(self, crops: list[FaceCrop] | list[Image.Image]) -> np.ndarray:
+        """Stack crops into a normalised float32 ``N×3×H×W`` array."""
+        return self.normalize(np.stack([np.asarray(c.image if isinstance(c, FaceCrop) else c) for c in crops]))
 
-    def normalize(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 ``N×H×W×3`` faces at the input size → normalised float ``N×3×H×W`` (channels-last memory)."""
-        return (images.permute(0, 3, 1, 2).float() - self._mean) * self._inv_std
+    def normalize(self, images: np.ndarray) -> np.ndarray:
+        """uint8 ``N×H×W×3`` faces at the input size → normalised float32 ``N×3×H×W``."""
+        return np.ascontiguousarray((np.asarray(images).transpose(0, 3, 1, 2).astype(np.float32) - self._mean) * self._inv_std)
 
-    def __call__(self, image: Image.Image) -> torch.Tensor:
-        """A pre-cropped face image → normalised ``3×H×W`` tensor (datasets use this)."""
-        return self.to_tensor([self.crop(image)])[0]
+    def normalize_torch(self, images):
+        """As :meth:`normalize` for a uint8 torch tensor, in torch (training); channels-last memory."""
+        import torch
+
+        mean, inv_std = torch.from_numpy(self._mean).to(images.device), torch.from_numpy(self._inv_std).to(images.device)
+        return ((images.permute(0, 3, 1, 2).float() - mean) * inv_std).contiguous(memory_format=torch.channels_last)
+
+    def __call__(self, image: Image.Image) -> np.ndarray:
+        """A face image (the whole image is the face) → normalised float32 ``3×H×W`` array."""
+        return self.to_array([self.crop(image)])[0]

@@ -119,11 +119,12 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
     model = facezoo.load(args.model)
     config = model.config.to_dict()
-    params = sum(p.numel() for p in model.parameters())
+    params = sum(p.numel() for p in model.network.parameters()) if model.runtime == "torch" else None
     if args.json:
         _print_json({"config": config, "parameters": params})
         return 0
-    print(f"{model.config.model_id}  ({'trained' if model.config.trained else 'UNTRAINED'}, {params / 1e6:.2f} M parameters)")
+    size = f", {params / 1e6:.2f} M parameters" if params is not None else f", runtime {model.runtime}"
+    print(f"{model.config.model_id}  ({'trained' if model.config.trained else 'UNTRAINED'}{size})")
     for key in ("task", "backbone", "head", "labels", "preprocess", "license", "datasets", "teachers", "metrics", "facezoo_version"):
         print(f"  {key}: {config[key]}")
     return 0

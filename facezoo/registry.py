@@ -46,6 +46,9 @@ class TaskSpec:
     trained without soft labels). The network's raw *outputs* are compared with training targets by
     the loss; ``decode`` turns outputs into predictions in the training-target space, which is
     what ``metrics`` scores (so a teacher's labels can be scored by the same metrics).
+    ``decode``, ``postprocess``, ``metrics``, ``encode_target``, ``fit_head`` and ``calibrate`` take
+    and return **numpy** arrays, so inference on ONNX Runtime needs no torch; ``build_head``,
+    ``build_loss`` and ``augment_targets`` are torch.
 
     Attributes:
         name, summary: the task's name (``facezoo.load(name)``) and a one-line description.

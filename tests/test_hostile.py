@@ -41,12 +41,12 @@ def no_traceback(error: BaseException) -> bool:
 
 # -- silent wrong answers ----------------------------------------------------------------------------
 def test_predict_in_training_mode_is_refused_not_answered(model):
-    model.train()
+    model.network.train()
     try:
-        with pytest.raises(facezoo.FacezooError, match=r"training mode .*call model\.eval\(\)"):
+        with pytest.raises(facezoo.FacezooError, match=r"training mode .*call model\.network\.eval\(\)"):
             model.predict(FACES[0], detect=False)
     finally:
-        model.eval()
+        model.network.eval()
 
 
 def test_predict_from_threads_is_identical_and_leaves_the_module_alone(model):
@@ -64,7 +64,7 @@ def test_predict_from_threads_is_identical_and_leaves_the_module_alone(model):
         t.start()
     for t in threads:
         t.join()
-    assert not errors and set(scores) == {expected} and not model.training
+    assert not errors and set(scores) == {expected} and not model.network.training
 
 
 def test_config_without_preprocess_is_an_error(saved):
@@ -124,7 +124,7 @@ def test_non_finite_outputs_are_an_error_and_json_is_never_bare_nan(model):
     from facezoo._model import check_finite
 
     with pytest.raises(facezoo.FacezooError, match="produced NaN or infinite outputs"):
-        check_finite(torch.tensor([[float("nan")]]), "beauty/x")
+        check_finite(np.array([[float("nan")]]), "beauty/x")
     with pytest.raises(ValueError):
         json.dumps({"score": float("nan")}, allow_nan=False)  # what the CLI's --json uses
 

@@ -8,7 +8,7 @@ framed; ``found`` says which they are, so training leaves them out and evaluatio
 Example:
     >>> faces = face_arrays(load_dataset("utkface", "test"), model.transform)   # doctest: +SKIP
     >>> faces.images.shape, faces.found.mean()                                 # doctest: +SKIP
-    (torch.Size([4724, 112, 112, 3]), 0.996)
+    ((4703, 112, 112, 3), 0.996)
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
@@ -36,7 +35,7 @@ class FaceArrays:
     """The framed faces of a dataset: ``images`` (``M×H×W×3`` uint8) of the ``M`` samples where a face
     was found, their ``crop_to_image`` matrices (``M×2×3``) and ``found`` (length ``N`` mask)."""
 
-    images: torch.Tensor
+    images: np.ndarray
     crop_to_image: np.ndarray
     found: np.ndarray
 
@@ -47,7 +46,7 @@ class FaceArrays:
 
     def crop(self, row: int) -> FaceCrop:
         """The :class:`FaceCrop` of framed face ``row`` (for ``TaskSpec.encode_target``)."""
-        return FaceCrop(image=Image.fromarray(self.images[row].numpy()), crop_to_image=self.crop_to_image[row])
+        return FaceCrop(image=Image.fromarray(self.images[row]), crop_to_image=self.crop_to_image[row])
 
 
 def _key(dataset: FaceDataset, transform: FaceTransform) -> str:
@@ -63,7 +62,7 @@ def face_arrays(dataset: FaceDataset, transform: FaceTransform, *, cache: bool =
     """
     folder = cache_dir("arrays") / f"{dataset.name}-{dataset.split}-{_key(dataset, transform)}"
     if cache and (folder / "found.npy").exists():
-        return FaceArrays(torch.from_numpy(np.load(folder / "images.npy")), np.load(folder / "crop_to_image.npy"), np.load(folder / "found.npy"))
+        return FaceArrays(np.load(folder / "images.npy"), np.load(folder / "crop_to_image.npy"), np.load(folder / "found.npy"))
     pre = transform.preprocess
     faces = dataset_faces(dataset, pre, cache=cache, progress=progress).faces if pre.detector else [None] * len(dataset)
     found = np.array([f is not None for f in faces]) if pre.detector else np.ones(len(dataset), dtype=bool)
@@ -79,4 +78,4 @@ def face_arrays(dataset: FaceDataset, transform: FaceTransform, *, cache: bool =
         np.save(folder / "images.npy", images)
         np.save(folder / "crop_to_image.npy", matrices)
         np.save(folder / "found.npy", found)  # written last: its presence marks a complete cache
-    return FaceArrays(torch.from_numpy(images), matrices, found)
+    return FaceArrays(images, matrices, found)

@@ -126,7 +126,7 @@ def train(task: str, dataset: str, *, output_dir: str | Path, data_root: str | N
         order = np.random.default_rng(settings.seed).permutation(len(train_data))[: settings.limit]
         train_data = train_data.subset(sorted(order.tolist()))
         val_data = val_data.subset(list(range(min(len(val_data), max(8, settings.limit // 4)))))
-    head = spec.fit_head(dict(config.head), train_data.targets) if spec.fit_head else dict(config.head)
+    head = spec.fit_head(dict(config.head), train_data.targets.numpy()) if spec.fit_head else dict(config.head)
     config = config.replace(
         head=head,
         tag=settings.tag,
@@ -135,9 +135,10 @@ def train(task: str, dataset: str, *, output_dir: str | Path, data_root: str | N
         teachers=(settings.teacher,) if settings.teacher else (),
     )
     torch.manual_seed(settings.seed)
-    model = build_model(config).to(memory_format=torch.channels_last)
+    model = build_model(config)
+    model.network.to(memory_format=torch.channels_last)
     if weights is not None:
-        load_imagenet(model.backbone, weights)
+        load_imagenet(model.network.backbone, weights)
     targets = train_data.targets
     classes = int(targets.max()) + 1 if targets.dtype == torch.int64 and targets.ndim == 1 else None
     loss = spec.build_loss(**{"num_classes": classes, **config.head})
@@ -149,8 +150,8 @@ def train(task: str, dataset: str, *, output_dir: str | Path, data_root: str | N
     if not finished:
         logger.info("stopped after %s fine-tuning epochs; call again to resume", stop_after)
         return output
-    model.load_state_dict(loop.best[1])
-    model.eval()
+    model.network.load_state_dict(loop.best[1])
+    model.network.eval()
     summary = {"machine": _machine(), "train_faces": len(train_data), "val_faces": len(val_data), "validation": val_name, "sources": {s: train_data.sources.count(s) for s in dict.fromkeys(train_data.sources)}}
     if spec.calibrate is not None:
         val_source = Source.parse(settings.val) if settings.val else Source(settings.dataset, "val" if "val" in _plugins.registry().get("dataset", settings.dataset).splits else settings.train_split)
@@ -167,7 +168,7 @@ def train(task: str, dataset: str, *, output_dir: str | Path, data_root: str | N
         model.config = model.config.replace(metrics={k: round(v, 4) for k, v in report.metrics.items()})
         directory.write_json("evaluation.json", report.to_dict())
     directory.write_json("summary.json", summary)
-    write_model_dir(output, model.config, model.state_dict(), training_card(model.config, settings, loop.history, [report] if report else [], summary))
+    write_model_dir(output, model.config, model.network.state_dict(), training_card(model.config, settings, loop.history, [report] if report else [], summary))
     return output
 
 
@@ -200,7 +201,7 @@ def export(
     summary = json.loads((run / "training" / "summary.json").read_text())
     model = load_directory(run)
     if half:
-        model = model.half().float().eval()
+        model.network.half().float().eval()
     test = settings.test_dataset or settings.dataset
     if not settings.test_split:
         raise FacezooError(f"{run} was trained without a test split: nothing to measure the shipped model on")
@@ -225,7 +226,7 @@ def export(
         },
     )
     card = training_card(model.config, settings, history, reports, summary)
-    return write_model_dir(Path(target_dir), model.config, model.state_dict(), card, half=half)
+    return write_model_dir(Path(target_dir), model.config, model.network.state_dict(), card, half=half)
 
 
 def _teacher_scores(test: str, settings: TrainSettings) -> bool:

@@ -132,7 +132,7 @@ def source_data(
     tensor = tensor.long() if not tensor.is_floating_point() else tensor.float()
     name = f"{dataset.name}:{dataset.split}"
     logger.info("%s: %d faces of %d images", name, len(rows), len(dataset))
-    return TrainingData(arrays.images[torch.from_numpy(rows)], tensor, [name] * len(rows))
+    return TrainingData(torch.from_numpy(arrays.images[rows]), tensor, [name] * len(rows))
 
 
 def training_data(

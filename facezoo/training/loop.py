@@ -74,14 +74,14 @@ class Loop:
         if settings.freeze:
             from .._backbone import split_backbone
 
-            self.frozen, self.tail = split_backbone(model.backbone, settings.freeze)
+            self.frozen, self.tail = split_backbone(model.network.backbone, settings.freeze)
             for p in self.frozen.parameters():
                 p.requires_grad_(False)
 
     # -- checkpoints -------------------------------------------------------------------------
     def save(self, optimizer, scheduler, stage: str) -> None:
         state = {
-            "model": self.model.state_dict(),
+            "model": self.model.network.state_dict(),
             "loss": self.loss.state_dict(),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict() if scheduler else {},
@@ -96,7 +96,7 @@ class Loop:
         state = self.directory.open()
         if state is None:
             return None
-        self.model.load_state_dict(state["model"])
+        self.model.network.load_state_dict(state["model"])
         self.loss.load_state_dict(state["loss"])
         self.done = state["done"]
         if state["best_value"] is not None:
@@ -109,8 +109,9 @@ class Loop:
     def score(self, outputs, targets: torch.Tensor) -> dict[str, float]:
         with torch.no_grad():
             metrics = {"loss": float(self.loss(outputs, targets))}
-            if self.task.metrics is not None:
-                metrics.update(self.task.metrics(self.task.predictions(outputs, self.model.config), targets, self.model.config))
+        if self.task.metrics is not None:
+            predictions = self.task.predictions(outputs.detach().float().cpu().numpy(), self.model.config)
+            metrics.update(self.task.metrics(predictions, targets.cpu().numpy(), self.model.config))
         return metrics
 
     def monitored(self, metrics: dict[str, float]) -> float:
@@ -129,7 +130,7 @@ class Loop:
         self.history.append(row)
         score = self.monitored(val)
         if self.best is None or score > self.best[0]:
-            self.best = (score, {k: v.detach().clone() for k, v in self.model.state_dict().items()})
+            self.best = (score, {k: v.detach().clone() for k, v in self.model.network.state_dict().items()})
         logger.info("%s", row)
         if self.progress:
             tqdm.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
@@ -141,7 +142,7 @@ class Loop:
         module.eval()
         out = []
         for start in range(0, len(images), FEATURE_BATCH):
-            batch = self.model.transform.normalize(images[start : start + FEATURE_BATCH])
+            batch = self.model.transform.normalize_torch(images[start : start + FEATURE_BATCH])
             if moves is not None:
                 flip, theta = moves[0][start : start + FEATURE_BATCH], moves[1]
                 batch, _ = apply_moves(batch, torch.zeros(len(batch)), _NoTargets, flip, None if theta is None else theta[start : start + FEATURE_BATCH])
@@ -207,10 +208,10 @@ class Loop:
             targets = torch.cat(list(view_targets[: min(2, len(maps))]))
         else:
             views = self._views(len(self.train_data), "all")[:2]
-            feats = torch.cat([self._map(self.model.backbone, self.train_data.images, v) for v in views])
+            feats = torch.cat([self._map(self.model.network.backbone, self.train_data.images, v) for v in views])
             targets = torch.cat([self._view_targets(self.train_data.targets, *v) for v in views])
-        val_feats = self._map(self.model.backbone, self.val_data.images)
-        params = [*self.model.head.parameters(), *self.loss.parameters()]
+        val_feats = self._map(self.model.network.backbone, self.val_data.images)
+        params = [*self.model.network.head.parameters(), *self.loss.parameters()]
         optimizer = torch.optim.AdamW(params, lr=self.settings.head_lr, weight_decay=self.settings.weight_decay)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
         if state is not None and state["stage"] == "head":
@@ -220,30 +221,30 @@ class Loop:
             start = time.time()
             generator = torch.Generator().manual_seed(self.settings.seed * 1000 + epoch)
             torch.manual_seed(self.settings.seed * 1000 + epoch)
-            self.model.head.train()
+            self.model.network.head.train()
             total, count = 0.0, 0
             for index in batches(len(feats), 256, generator, drop_last=True):
-                loss = self.loss(self.model.head(feats[index]), targets[index])
+                loss = self.loss(self.model.network.head(feats[index]), targets[index])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 total, count = total + loss.item() * len(index), count + len(index)
             scheduler.step()
-            self.model.head.eval()
+            self.model.network.head.eval()
             with torch.no_grad():
-                val = self.score(self.model.head(val_feats), self.val_data.targets)
+                val = self.score(self.model.network.head(val_feats), self.val_data.targets)
             self.done["head"] = epoch + 1
             self.record("head", epoch + 1, total / max(count, 1), val, time.time() - start)
             self.save(optimizer, scheduler, "head")
 
     # -- stage 2: fine-tuning -----------------------------------------------------------------
     def _validate(self, val_maps: torch.Tensor | None) -> dict[str, float]:
-        self.model.eval()
+        self.model.network.eval()
         if val_maps is None:
-            outputs = self.model.forward_faces(self.val_data.images)
+            outputs = torch.from_numpy(self.model.forward_faces(self.val_data.images.numpy()))
         else:
             with torch.inference_mode():
-                outputs = torch.cat([self.model.head(self.tail(val_maps[i : i + FEATURE_BATCH].float())) for i in range(0, len(val_maps), FEATURE_BATCH)])
+                outputs = torch.cat([self.model.network.head(self.tail(val_maps[i : i + FEATURE_BATCH].float())) for i in range(0, len(val_maps), FEATURE_BATCH)])
         return self.score(outputs, self.val_data.targets)
 
     def stage_finetune(self, state: dict | None, stop_after: int | None) -> bool:
@@ -257,7 +258,7 @@ class Loop:
         if self.frozen is not None:
             maps, view_targets = self._maps()
             val_maps = self._map(self.frozen, self.val_data.images, dtype=torch.float16)
-        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        trainable = [p for p in self.model.network.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW([*trainable, *self.loss.parameters()], lr=self.settings.finetune_lr, weight_decay=self.settings.weight_decay)
         scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=self.settings.finetune_lr, total_steps=steps, pct_start=0.1)
         if state is not None and state["stage"] == "finetune":
@@ -270,7 +271,7 @@ class Loop:
             start = time.time()
             generator = torch.Generator().manual_seed(self.settings.seed * 1000 + 500 + epoch)
             torch.manual_seed(self.settings.seed * 1000 + 500 + epoch)
-            self.model.train()
+            self.model.network.train()
             if self.frozen is not None:
                 self.frozen.eval()
                 view_of = torch.randint(len(maps), (n,), generator=generator)
@@ -279,13 +280,13 @@ class Loop:
             for index in bar:
                 if self.frozen is not None:
                     view = view_of[index]
-                    outputs = self.model.head(self.tail(maps[view, index].float().contiguous(memory_format=torch.channels_last)))
+                    outputs = self.model.network.head(self.tail(maps[view, index].float().contiguous(memory_format=torch.channels_last)))
                     targets = view_targets[view, index]
                 else:
-                    images, targets = self.model.transform.normalize(self.train_data.images[index]), self.train_data.targets[index]
+                    images, targets = self.model.transform.normalize_torch(self.train_data.images[index]), self.train_data.targets[index]
                     if self.settings.augment:
                         images, targets = apply_moves(images, targets, self.task, *random_moves(len(index), generator))
-                    outputs = self.model(images.contiguous(memory_format=torch.channels_last))
+                    outputs = self.model.network(images.contiguous(memory_format=torch.channels_last))
                 loss = self.loss(outputs, targets)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

@@ -51,11 +51,14 @@ def build_loss(gender_weight: float = 1.0, **_):
 
 def decode(outputs, config):
     """Raw outputs → ``N×2``: expected age in years and the probability of female."""
-    import torch
+    import numpy as np
 
-    ages = torch.arange(MAX_AGE + 1, dtype=torch.float32, device=outputs.device)
-    age = outputs[:, : MAX_AGE + 1].float().softmax(dim=1) @ ages
-    return torch.stack([age, outputs[:, MAX_AGE + 1].float().sigmoid()], dim=1)
+    outputs = np.asarray(outputs, dtype=np.float64)
+    logits = outputs[:, : MAX_AGE + 1] - outputs[:, : MAX_AGE + 1].max(axis=1, keepdims=True)
+    probabilities = np.exp(logits)
+    age = (probabilities / probabilities.sum(axis=1, keepdims=True)) @ np.arange(MAX_AGE + 1)
+    female = 1.0 / (1.0 + np.exp(-outputs[:, MAX_AGE + 1]))
+    return np.stack([age, female], axis=1).astype(np.float32)
 
 
 def postprocess(outputs, crops, config) -> list[AgeGenderResult]:
@@ -71,18 +74,18 @@ def postprocess(outputs, crops, config) -> list[AgeGenderResult]:
 def metrics(predictions, targets, config) -> dict[str, float]:
     """Age MAE in years (overall and per age band) and gender accuracy; ``targets`` is ``N×2``
     (age, gender 0/1 or a probability; an unknown age is NaN)."""
-    import torch
+    import numpy as np
 
     out: dict[str, float] = {}
-    known = ~torch.isnan(targets[:, 0])
-    error = (predictions[:, 0] - targets[:, 0]).abs()
+    known = ~np.isnan(targets[:, 0])
+    error = np.abs(predictions[:, 0] - targets[:, 0])
     if known.any():
         out["age_mae"] = float(error[known].mean())
         for low, high in AGE_BANDS:
             band = known & (targets[:, 0] >= low) & (targets[:, 0] <= high)
             if band.any():
                 out[f"age_mae_{low}-{high}" if high < 200 else f"age_mae_{low}+"] = float(error[band].mean())
-    out["gender_accuracy"] = float(((predictions[:, 1] >= 0.5) == (targets[:, 1] >= 0.5)).float().mean())
+    out["gender_accuracy"] = float(((predictions[:, 1] >= 0.5) == (targets[:, 1] >= 0.5)).mean())
     return out
 
 

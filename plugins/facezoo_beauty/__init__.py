@@ -37,8 +37,15 @@ def build_loss(mode: str = "distribution", bins: int = 101, **_):
     return BeautyLoss(mode=mode, bins=bins)
 
 
+def decode(outputs, config):
+    """Raw outputs → the score on the 1–5 scale (``N``)."""
+    from .scores import expected_score
+
+    return expected_score(outputs, config.head.get("mode", "distribution"))[0]
+
+
 def postprocess(outputs, crops, config) -> list[BeautyResult]:
-    from .head import expected_score
+    from .scores import expected_score
 
     scores, probs = expected_score(outputs, config.head.get("mode", "distribution"))
     return [
@@ -47,19 +54,15 @@ def postprocess(outputs, crops, config) -> list[BeautyResult]:
     ]
 
 
-def decode(outputs, config):
-    """Raw outputs → the score on the 1–5 scale (``N``)."""
-    from .head import expected_score
-
-    return expected_score(outputs, config.head.get("mode", "distribution"))[0]
-
-
 def metrics(predictions, targets, config) -> dict[str, float]:
     """Pearson correlation (PC), MAE and RMSE of the predicted score."""
-    pred, targets = predictions.double(), targets.double()
+    import numpy as np
+
+    pred, targets = np.asarray(predictions, dtype=np.float64), np.asarray(targets, dtype=np.float64)
     err = pred - targets
-    pc = float(((pred - pred.mean()) * (targets - targets.mean())).mean() / (pred.std(unbiased=False) * targets.std(unbiased=False) + 1e-12))
-    return {"pc": pc, "mae": float(err.abs().mean()), "rmse": float(err.pow(2).mean().sqrt())}
+    spread = pred.std() * targets.std()
+    pc = float(((pred - pred.mean()) * (targets - targets.mean())).mean() / spread) if spread > 0 else 0.0
+    return {"pc": pc, "mae": float(np.abs(err).mean()), "rmse": float(np.sqrt((err**2).mean()))}
 
 
 @hookimpl

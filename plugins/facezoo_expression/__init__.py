@@ -55,18 +55,22 @@ def encode_target(raw, crop):
 def fit_head(head: dict, targets) -> dict:
     """Class weights ``1 / sqrt(frequency)`` (mean 1) of the training targets' most likely class,
     unless the head states them."""
-    import torch
+    import numpy as np
 
     if head.get("class_weights") is not None:
         return head
-    counts = torch.bincount(targets.argmax(dim=1), minlength=len(LABELS)).float().clamp(min=1)
-    weights = counts.rsqrt()
+    counts = np.maximum(np.bincount(np.asarray(targets).argmax(axis=1), minlength=len(LABELS)), 1).astype(np.float64)
+    weights = counts**-0.5
     return {**head, "class_weights": [round(float(w), 4) for w in weights / weights.mean()]}
 
 
 def decode(outputs, config):
     """Raw outputs → class probabilities (``N×7``)."""
-    return outputs.float().softmax(dim=1)
+    import numpy as np
+
+    shifted = np.asarray(outputs, dtype=np.float64) - np.max(outputs, axis=1, keepdims=True)
+    probabilities = np.exp(shifted)
+    return (probabilities / probabilities.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def postprocess(outputs, crops, config) -> list[ExpressionResult]:
@@ -79,9 +83,9 @@ def postprocess(outputs, crops, config) -> list[ExpressionResult]:
 
 def metrics(predictions, targets, config) -> dict[str, float]:
     """Accuracy, mean per-class recall and each class's recall (of the targets' most likely class)."""
-    pred, true = predictions.argmax(dim=1), targets.argmax(dim=1)
-    out = {"accuracy": float((pred == true).float().mean())}
-    recalls = {label: float((pred[true == c] == c).float().mean()) for c, label in enumerate(config.labels) if (true == c).any()}
+    pred, true = predictions.argmax(axis=1), targets.argmax(axis=1)
+    out = {"accuracy": float((pred == true).mean())}
+    recalls = {label: float((pred[true == c] == c).mean()) for c, label in enumerate(config.labels) if (true == c).any()}
     out["mean_class_recall"] = sum(recalls.values()) / max(len(recalls), 1)
     out.update({f"recall_{label}": value for label, value in recalls.items()})
     return out

@@ -57,7 +57,7 @@ class Verification:
 
 
 def build_head(num_features: int, embedding_dim: int = 128, dropout: float = 0.0, **_):
-    from .model import EmbeddingHead
+    from .head import EmbeddingHead
 
     return EmbeddingHead(num_features, embedding_dim, dropout)
 
@@ -66,7 +66,7 @@ def build_loss(num_classes: int | None = None, embedding_dim: int = 128, loss: s
     """Identity labels (``num_classes`` given): a margin softmax, ``arcface`` or ``cosface``.
     A teacher's embeddings: ``1 − cos`` to them plus ``relational`` × the squared difference of
     the in-batch similarity matrices (the student learns the teacher's face space)."""
-    from .model import DistillationLoss, MarginLoss
+    from .head import DistillationLoss, MarginLoss
 
     if num_classes is None:
         return DistillationLoss(relational=relational)
@@ -75,44 +75,43 @@ def build_loss(num_classes: int | None = None, embedding_dim: int = 128, loss: s
 
 def decode(outputs, config):
     """Raw outputs → L2-normalised embeddings."""
-    import torch
+    import numpy as np
 
-    return torch.nn.functional.normalize(outputs.float(), dim=1)
+    outputs = np.asarray(outputs, dtype=np.float32)
+    return outputs / np.maximum(np.linalg.norm(outputs, axis=1, keepdims=True), 1e-12)
 
 
 def postprocess(outputs, crops, config) -> list[IdentityResult]:
-    return [IdentityResult(embedding=[round(float(v), 6) for v in row]) for row in decode(outputs, config).cpu()]
+    return [IdentityResult(embedding=[round(float(v), 6) for v in row]) for row in decode(outputs, config)]
 
 
 def metrics(predictions, targets, config) -> dict[str, float]:
     """Against a teacher's embeddings: the mean cosine to them. Against identity labels: the
     accuracy of the best threshold on all same/different pairs (``pair_accuracy``)."""
-    import torch
+    import numpy as np
 
     from .verification import best_threshold
 
-    if targets.is_floating_point():
-        return {"cosine_to_teacher": float((predictions * torch.nn.functional.normalize(targets, dim=1)).sum(dim=1).mean())}
-    similarity = predictions @ predictions.T
-    upper = torch.triu_indices(len(targets), len(targets), offset=1)
-    sims = similarity[upper[0], upper[1]].numpy()
-    same = (targets[upper[0]] == targets[upper[1]]).numpy()
-    threshold = best_threshold(sims, same)
-    return {"pair_accuracy": float(((sims >= threshold) == same).mean())}
+    if np.issubdtype(targets.dtype, np.floating):
+        return {"cosine_to_teacher": float((predictions * decode(targets, config)).sum(axis=1).mean())}
+    a, b = np.triu_indices(len(targets), k=1)
+    similarity = np.einsum("ij,ij->i", predictions[a], predictions[b])
+    same = targets[a] == targets[b]
+    threshold = best_threshold(similarity, same)
+    return {"pair_accuracy": float(((similarity >= threshold) == same).mean())}
 
 
 def calibrate(model, dataset, faces) -> dict:
     """The verification threshold: the best-accuracy threshold on all pairs of the validation faces
     (people the model was not trained on)."""
     import numpy as np
-    import torch
 
     from .verification import best_threshold
 
     labels = np.array([dataset.samples[i].target for i in faces.indices])
     if len(set(labels.tolist())) < 2:
         return {}
-    embeddings = decode(model.forward_faces(faces.images), model.config).numpy()
+    embeddings = decode(model.forward_faces(faces.images), model.config)
     a, b = np.triu_indices(len(labels), k=1)
     similarity = np.einsum("ij,ij->i", embeddings[a], embeddings[b])
     return {"threshold": round(best_threshold(similarity, labels[a] == labels[b]), 4)}

@@ -62,15 +62,16 @@ def build_loss(beta: float = 0.02, **_):
 
 
 def to_crop_pixels(outputs, size: tuple[int, int]):
-    """``N×136`` normalised outputs → ``N×68×2`` pixel coordinates in a crop of ``size`` (h, w)."""
-    points = outputs.float().view(-1, NUM_POINTS, 2)
+    """``N×136`` normalised coordinates → ``N×68×2`` pixel coordinates in a crop of ``size`` (h, w)."""
+    import numpy as np
+
+    points = np.asarray(outputs, dtype=np.float32).reshape(-1, NUM_POINTS, 2)
     height, width = size
-    scale = points.new_tensor([width / 2.0, height / 2.0])
-    return (points + 1.0) * scale - 0.5
+    return (points + 1.0) * np.array([width / 2.0, height / 2.0], dtype=np.float32) - 0.5
 
 
 def postprocess(outputs, crops, config) -> list[KeypointsResult]:
-    pixels = to_crop_pixels(outputs, config.preprocess.input_size).cpu().numpy()
+    pixels = to_crop_pixels(outputs, config.preprocess.input_size)
     return [
         KeypointsResult(points=[[round(float(x), 3), round(float(y), 3)] for x, y in crop.to_image(p)])
         for p, crop in zip(pixels, crops)
@@ -79,21 +80,25 @@ def postprocess(outputs, crops, config) -> list[KeypointsResult]:
 
 def normalised_error(predictions, targets, points=range(NUM_POINTS)):
     """Per-face mean error over ``points`` divided by the outer-eye-corner distance (points 36, 45)."""
-    pred = predictions.float().view(-1, NUM_POINTS, 2)
-    true = targets.float().view(-1, NUM_POINTS, 2)
+    import numpy as np
+
+    pred = np.asarray(predictions, dtype=np.float64).reshape(-1, NUM_POINTS, 2)
+    true = np.asarray(targets, dtype=np.float64).reshape(-1, NUM_POINTS, 2)
     a, b = OUTER_EYE_CORNERS
-    ocular = (true[:, a] - true[:, b]).norm(dim=1).clamp(min=1e-6)
+    ocular = np.maximum(np.linalg.norm(true[:, a] - true[:, b], axis=1), 1e-6)
     index = list(points)
-    return (pred[:, index] - true[:, index]).norm(dim=2).mean(dim=1) / ocular
+    return np.linalg.norm(pred[:, index] - true[:, index], axis=2).mean(axis=1) / ocular
 
 
 def metrics(predictions, targets, config) -> dict[str, float]:
     """NME (outer-eye-corner normalised), per region, the share of faces above 10 %, and pixel
     RMSE at the model input size."""
+    import numpy as np
+
     size = config.preprocess.input_size
     diff = to_crop_pixels(predictions, size) - to_crop_pixels(targets, size)
     nme = normalised_error(predictions, targets)
-    out = {"nme": float(nme.mean()), "failures_10pct": float((nme > 0.1).float().mean()), "rmse_px": float(diff.pow(2).sum(dim=2).mean().sqrt())}
+    out = {"nme": float(nme.mean()), "failures_10pct": float((nme > 0.1).mean()), "rmse_px": float(np.sqrt((diff**2).sum(axis=2).mean()))}
     out.update({f"nme_{name}": float(normalised_error(predictions, targets, index).mean()) for name, index in REGIONS.items()})
     return out
 

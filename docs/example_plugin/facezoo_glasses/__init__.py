@@ -45,8 +45,11 @@ def build_loss(label_smoothing: float = 0.0, **_):
 
 
 def decode(outputs, config):
-    """Raw outputs → probabilities of (no glasses, glasses), the space targets live in."""
-    return outputs.float().softmax(dim=1)
+    """Raw outputs (numpy) → probabilities of (no glasses, glasses), the space targets live in."""
+    import numpy as np
+
+    exp = np.exp(outputs - outputs.max(axis=1, keepdims=True))
+    return exp / exp.sum(axis=1, keepdims=True)
 
 
 def encode_target(raw, crop):
