@@ -6,6 +6,7 @@ the detector every built-in task names in ``preprocess.detector``.
 
 from __future__ import annotations
 
+import inspect
 import threading
 
 import numpy as np
@@ -17,10 +18,10 @@ from .registry import DetectorSpec
 from .results import Face
 
 
-def _build_mtcnn():
+def _build_mtcnn(runtime: str = "torch"):
     from .detection import MTCNN
 
-    return MTCNN.from_pretrained()
+    return MTCNN.from_pretrained(runtime=runtime)
 
 
 @hookimpl
@@ -28,16 +29,23 @@ def facezoo_register_detectors(register):
     register(DetectorSpec("mtcnn", build=_build_mtcnn, summary="MTCNN with five landmarks (weights ship with facezoo)"))
 
 
-_detectors: dict[str, object] = {}
+_detectors: dict[tuple[str, str], object] = {}
 _lock = threading.Lock()
 
 
-def get_detector(name: str):
-    """The detector registered as ``name``, built once per process (also when threads race for it)."""
+def get_detector(name: str, runtime: str = "torch"):
+    """The detector registered as ``name``, built once per process and runtime (also when threads
+    race for it). A detector whose ``build`` takes a ``runtime`` argument is built for that runtime."""
     with _lock:
-        if name not in _detectors:
-            _detectors[name] = _plugins.registry().get("detector", name, hint="See facezoo list plugins").build()
-        return _detectors[name]
+        key = (name, runtime)
+        if key not in _detectors:
+            build = _plugins.registry().get("detector", name, hint="See facezoo list plugins").build
+            try:
+                takes_runtime = "runtime" in inspect.signature(build).parameters
+            except (TypeError, ValueError):
+                takes_runtime = False
+            _detectors[key] = build(runtime=runtime) if takes_runtime else build()
+        return _detectors[key]
 
 
 def detect_faces(name: str, images: list, min_score: float = 0.0, padding: float = 0.0, runtime: str = "torch") -> list[list[Face]]:
@@ -47,7 +55,7 @@ def detect_faces(name: str, images: list, min_score: float = 0.0, padding: float
     ``padding`` × its longer side: a face that fills the whole frame (a tight crop) is then found
     too. Coordinates are always those of the given image.
     """
-    detector = get_detector(name)
+    detector = get_detector(name, runtime)
 
     def run(batch: list, border: int = 0) -> list[list[Face]]:
         arrays = [np.asarray(ImageOps.expand(img, border=border) if border else img) for img in batch]

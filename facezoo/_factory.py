@@ -55,9 +55,15 @@ def load_state(model, state: dict, source: str):
     return model
 
 
-def load_directory(directory: str | os.PathLike):
-    """The model stored in a local Hub-layout directory."""
+def load_directory(directory: str | os.PathLike, runtime: str = "torch", quantize: str | None = None):
+    """The model stored in a local Hub-layout directory, on PyTorch or ONNX Runtime."""
     config = read_config(directory)
+    if runtime == "onnx":
+        from ._onnx import OnnxNetwork, onnx_file
+
+        return build_model(config, OnnxNetwork(onnx_file(directory, quantize)))
+    if quantize is not None:
+        raise FacezooError(f"quantize={quantize!r} needs runtime='onnx' (int8 models run on ONNX Runtime)")
     return load_state(build_model(config), read_weights(directory), str(Path(directory) / WEIGHTS_NAME))
 
 
@@ -94,11 +100,21 @@ def _pretrained_for(task: str, backbone: str | None) -> PretrainedSpec:
     return (defaults or specs)[0]
 
 
-def _load_source(source: str, revision: str | None):
+def _load_source(source: str, revision: str | None, runtime: str, quantize: str | None):
     if source.startswith(HF_PREFIX):
         repo_id, pinned = parse_hub_id(source)
-        return load_directory(download(repo_id, revision or pinned))
-    return load_directory(source)
+        return load_directory(download(repo_id, revision or pinned), runtime, quantize)
+    return load_directory(source, runtime, quantize)
+
+
+RUNTIMES = ("torch", "onnx")
+
+
+def default_runtime() -> str:
+    """``"onnx"`` when onnxruntime is installed (``pip install 'facezoo[onnx]'``), else ``"torch"``."""
+    from ._onnx import available
+
+    return "onnx" if available() else "torch"
 
 
 def check_device(device: Any):
@@ -129,6 +145,8 @@ def load(
     pretrained: bool = True,
     revision: str | None = None,
     device: str | None = None,
+    runtime: str | None = None,
+    quantize: str | None = None,
     **head_kwargs: Any,
 ):
     """Load a face model.
@@ -160,29 +178,40 @@ def load(
             f"backbone= and pretrained=False apply to a task name; {name!r} is a fixed model (its backbone and weights "
             "are stored with it). Pass a task name, e.g. facezoo.load('beauty', 'resnet50', pretrained=False)."
         )
+    if runtime is None:
+        runtime = default_runtime() if pretrained else "torch"
+    if runtime not in RUNTIMES:
+        raise FacezooError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
+    if quantize not in (None, "int8"):
+        raise FacezooError(f"quantize must be None or 'int8', got {quantize!r}")
+    if runtime == "onnx" and device not in (None, "cpu"):
+        raise FacezooError(f"the ONNX runtime runs on the CPU here; device={device!r} needs runtime='torch'")
     if is_task:
         if pretrained:
-            model = _load_source(_pretrained_for(name, backbone).source, revision)
+            model = _load_source(_pretrained_for(name, backbone).source, revision, runtime, quantize)
+        elif runtime == "onnx":
+            raise FacezooError("an untrained model (pretrained=False) is for training and runs on torch; pass runtime='torch'")
         else:
             model = build_model(new_config(name, backbone, **head_kwargs))
             head_kwargs = {}
     elif name.startswith(HF_PREFIX):
-        model = _load_source(name, revision)
+        model = _load_source(name, revision, runtime, quantize)
     elif name in registry.names("model"):
-        model = _load_source(registry.get("model", name).source, revision)
+        model = _load_source(registry.get("model", name).source, revision, runtime, quantize)
     else:
         if MODEL_ID.match(name) and parse_model_id(name)[0] in registry.names("task") and not Path(name).exists():
             raise unknown_name("model", name, registry.names("model"), hint="See facezoo.list_models()")
-        model = load_directory(Path(name).expanduser())
+        model = load_directory(Path(name).expanduser(), runtime, quantize)
     if head_kwargs:
         raise FacezooError(
             f"head arguments {sorted(head_kwargs)} cannot change a pretrained model's head; pass pretrained=False to build a new head."
         )
-    import torch
+    if model.runtime == "torch":
+        import torch
 
-    if device is not None:
-        model.to(check_device(device))
-    model.network.to(memory_format=torch.channels_last).eval()
+        if device is not None:
+            model.to(check_device(device))
+        model.network.to(memory_format=torch.channels_last).eval()
     return model
 
 

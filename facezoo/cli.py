@@ -78,7 +78,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     if args.annotate and len(args.images) != 1:
         raise FacezooError(f"--annotate writes one picture: pass one image, not {len(args.images)}")
-    model = facezoo.load(args.task, args.backbone, pretrained=not args.untrained) if args.backbone or args.untrained else facezoo.load(args.task)
+    options = {"runtime": args.runtime, "quantize": args.quantize}
+    if args.backbone or args.untrained:
+        model = facezoo.load(args.task, args.backbone, pretrained=not args.untrained, **options)
+    else:
+        model = facezoo.load(args.task, **options)
     if not model.config.trained:
         print(f"WARNING: {model.config.model_id} is UNTRAINED (random weights): these numbers are meaningless.", file=sys.stderr)
     results = model.predict(list(args.images), detect=False if args.no_detect else None)
@@ -156,7 +160,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from .training import export
 
-    target = export(args.run, args.target, half=args.half, data_root=args.data, checks=tuple(args.check or ()))
+    target = export(args.run, args.target, half=args.half, data_root=args.data, checks=tuple(args.check or ()), onnx=args.format == "onnx", quantize=args.quantize)
     print(f"shipped model written to {target}")
     return 0
 
@@ -174,7 +178,7 @@ def _positive(text: str) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     import facezoo
 
-    model = facezoo.load(args.model)
+    model = facezoo.load(args.model, runtime=args.runtime, quantize=args.quantize)
     report = facezoo.evaluate(model, args.dataset, args.split, data_root=args.data, limit=args.limit, detect=args.detect, teacher=args.teacher)
     if args.json:
         _print_json(report.to_dict())
@@ -187,6 +191,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     for group, metrics in report.groups.items():
         print(f"  [{group}] " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
     return 0
+
+
+def _add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runtime", choices=("torch", "onnx"), help="default: onnx when onnxruntime is installed, else torch")
+    parser.add_argument("--quantize", choices=("int8",), help="the model's int8 version (ONNX Runtime), where it ships one")
 
 
 CORE_COMMANDS = ("list", "predict", "info", "push", "train", "export", "eval")
@@ -215,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--untrained", action="store_true", help="use an untrained model (random weights)")
     p.add_argument("--no-detect", action="store_true", help="treat each whole image as one face")
     p.add_argument("--annotate", metavar="OUT", help="write the image with boxes, landmarks and labels drawn on it")
+    _add_runtime_arguments(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_predict)
 
@@ -244,6 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="data root (default: $FACEZOO_DATA)")
     p.add_argument("--no-half", dest="half", action="store_false", help="keep float32 weights")
     p.add_argument("--check", nargs="+", metavar="DATASET:SPLIT[@TEACHER]", help="more evaluations for the card")
+    p.add_argument("--format", choices=("safetensors", "onnx"), default="safetensors", help="onnx: also model.onnx, checked and measured")
+    p.add_argument("--quantize", choices=("int8",), help="with --format onnx: also a static int8 model, shipped only if accurate enough")
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("eval", help="evaluate a model on a dataset split, on the path predict takes")
@@ -254,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_positive, help="evaluate a fixed random subset of this many samples")
     p.add_argument("--no-detect", dest="detect", action="store_false", help="feed each whole image as the face")
     p.add_argument("--teacher", help="score against this teacher's labels instead of the dataset's")
+    _add_runtime_arguments(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_eval)
 

@@ -83,6 +83,8 @@ class TaskSpec:
         model_class: a :class:`facezoo.FaceModel` subclass adding task methods, or
             ``"module:Class"`` to import it lazily.
         pooled: ``False`` hands the head the backbone's unpooled feature map (spatial heads).
+        tolerances: ``((metric, "max" | "min", amount), ...)``: how much a compressed (int8) model
+            may lose on the test split and still ship (e.g. ``(("accuracy", "max", 0.01),)``).
 
     Example:
         >>> spec = TaskSpec(name="glasses", summary="glasses or not", build_head=print,
@@ -109,6 +111,7 @@ class TaskSpec:
     calibrate: Callable[..., dict] | None = None
     monitor: tuple[str, str] = ("loss", "min")
     pooled: bool = True
+    tolerances: tuple[tuple[str, str, float], ...] = ()
 
     def predictions(self, outputs: Any, config: Any) -> Any:
         """``decode(outputs, config)``, or the outputs themselves when the task defines no decode."""
@@ -190,7 +193,8 @@ class DatasetSpec:
 
 @dataclass(frozen=True)
 class DetectorSpec:
-    """A face detector: ``build() -> facezoo.detection.FaceDetector``.
+    """A face detector: ``build() -> facezoo.detection.FaceDetector``; a ``build(runtime="torch")``
+    that takes ``runtime`` is called with the runtime of the model that detects ("torch" or "onnx").
 
     Example:
         >>> DetectorSpec("mtcnn", build=print).name

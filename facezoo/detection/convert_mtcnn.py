@@ -5,7 +5,7 @@ Run once, offline, on a downloaded wheel (``pip download --no-deps facenet-pytor
     python -m facezoo.detection.convert_mtcnn /path/to/facenet_pytorch-2.6.0-py3-none-any.whl
 
 The wheel's ``data/{pnet,rnet,onet}.pt`` state dicts are read with ``weights_only=True``, keys
-are renamed to :class:`facezoo.detection.mtcnn.MTCNN`'s names, and the first dense layer of
+are renamed to :class:`facezoo.detection.mtcnn_nets.MTCNNNets`'s names, and the first dense layer of
 R-Net and O-Net has its input columns reordered: facenet-pytorch flattens feature maps in
 (W, H, C) order (the original Caffe layout) while facezoo flattens in PyTorch's (C, H, W) order.
 The result is checked by a strict ``load_state_dict`` before it is written.
@@ -23,7 +23,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from facezoo.detection.mtcnn import MTCNN, WEIGHTS_PATH
+from facezoo.detection.mtcnn import WEIGHTS_PATH
+from facezoo.detection.mtcnn_nets import MTCNNNets
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     tensors, metadata = convert(args.wheel)
-    MTCNN().load_state_dict(tensors, strict=True)
+    MTCNNNets().load_state_dict(tensors, strict=True)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(args.output), metadata=metadata)
     logger.info(

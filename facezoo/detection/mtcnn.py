@@ -1,9 +1,11 @@
-"""MTCNN face detector (P-Net -> R-Net -> O-Net cascade) in plain PyTorch.
+"""MTCNN face detector (P-Net -> R-Net -> O-Net cascade), the cascade in numpy.
 
 Implements Zhang et al., "Joint Face Detection and Alignment Using Multitask Cascaded
 Convolutional Networks" (IEEE SPL 2016), following the detection procedure of the
-facenet-pytorch port, whose MIT-licensed weights are shipped converted to safetensors in
-``weights/mtcnn.safetensors`` (see :mod:`facezoo.detection.convert_mtcnn`).
+facenet-pytorch port, whose MIT-licensed weights ship converted (see
+:mod:`facezoo.detection.mtcnn_nets`). The three networks run on PyTorch or, from their ONNX
+exports, on ONNX Runtime; everything around them (image pyramid, crops, non-maximum suppression)
+is numpy, the same for both, so the ONNX path imports no torch.
 
 Example:
     >>> import numpy as np
@@ -17,114 +19,28 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image
-from safetensors.torch import load_file
-from torch import nn
-from torchvision.ops import batched_nms
 
 from facezoo.detection.base import Detection, FaceDetector
 
-__all__ = ["MTCNN", "WEIGHTS_PATH"]
+__all__ = ["MTCNN", "ONNX_PATHS", "WEIGHTS_PATH"]
 
 logger = logging.getLogger(__name__)
 
-#: The converted weights shipped with the package.
+#: The converted weights shipped with the package, and the networks' ONNX exports beside them.
 WEIGHTS_PATH = Path(__file__).resolve().parent / "weights" / "mtcnn.safetensors"
+ONNX_PATHS = {name: WEIGHTS_PATH.with_name(f"mtcnn-{name}.onnx") for name in ("pnet", "rnet", "onet")}
 
 _PNET_STRIDE = 2
 _PNET_CELL = 12
 _NET_BATCH = 512  # crops per R-Net / O-Net forward pass
 _BLACK = (0.0 - 127.5) * 0.0078125  # a black pixel after MTCNN's input normalisation
 
-
-class _PNet(nn.Module):
-    """Fully convolutional proposal network (12x12 receptive field, stride 2)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 10, kernel_size=3)
-        self.prelu1 = nn.PReLU(10)
-        self.pool1 = nn.MaxPool2d(2, 2, ceil_mode=True)
-        self.conv2 = nn.Conv2d(10, 16, kernel_size=3)
-        self.prelu2 = nn.PReLU(16)
-        self.conv3 = nn.Conv2d(16, 32, kernel_size=3)
-        self.prelu3 = nn.PReLU(32)
-        self.cls = nn.Conv2d(32, 2, kernel_size=1)
-        self.box = nn.Conv2d(32, 4, kernel_size=1)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return face probability map ``(N, h, w)`` and box offsets ``(N, 4, h, w)``."""
-        x = self.pool1(self.prelu1(self.conv1(x)))
-        x = self.prelu3(self.conv3(self.prelu2(self.conv2(x))))
-        return self.cls(x).softmax(dim=1)[:, 1], self.box(x)
-
-
-class _RNet(nn.Module):
-    """Refinement network on 24x24 crops."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 28, kernel_size=3)
-        self.prelu1 = nn.PReLU(28)
-        self.pool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
-        self.conv2 = nn.Conv2d(28, 48, kernel_size=3)
-        self.prelu2 = nn.PReLU(48)
-        self.pool2 = nn.MaxPool2d(3, 2, ceil_mode=True)
-        self.conv3 = nn.Conv2d(48, 64, kernel_size=2)
-        self.prelu3 = nn.PReLU(64)
-        self.fc4 = nn.Linear(64 * 3 * 3, 128)
-        self.prelu4 = nn.PReLU(128)
-        self.cls = nn.Linear(128, 2)
-        self.box = nn.Linear(128, 4)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return face probability ``(N,)`` and box offsets ``(N, 4)``."""
-        x = self.pool1(self.prelu1(self.conv1(x)))
-        x = self.pool2(self.prelu2(self.conv2(x)))
-        x = self.prelu3(self.conv3(x))
-        x = self.prelu4(self.fc4(x.flatten(1)))
-        return self.cls(x).softmax(dim=1)[:, 1], self.box(x)
-
-
-class _ONet(nn.Module):
-    """Output network on 48x48 crops; also predicts the five landmarks."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 32, kernel_size=3)
-        self.prelu1 = nn.PReLU(32)
-        self.pool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
-        self.conv2 = nn.Conv2d(32, 64, kernel_size=3)
-        self.prelu2 = nn.PReLU(64)
-        self.pool2 = nn.MaxPool2d(3, 2, ceil_mode=True)
-        self.conv3 = nn.Conv2d(64, 64, kernel_size=3)
-        self.prelu3 = nn.PReLU(64)
-        self.pool3 = nn.MaxPool2d(2, 2, ceil_mode=True)
-        self.conv4 = nn.Conv2d(64, 128, kernel_size=2)
-        self.prelu4 = nn.PReLU(128)
-        self.fc5 = nn.Linear(128 * 3 * 3, 256)
-        self.prelu5 = nn.PReLU(256)
-        self.cls = nn.Linear(256, 2)
-        self.box = nn.Linear(256, 4)
-        self.landmarks = nn.Linear(256, 10)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Return face probability ``(N,)``, box offsets ``(N, 4)`` and landmarks ``(N, 10)``.
-
-        Landmarks are relative to the crop: five x values then five y values.
-        """
-        x = self.pool1(self.prelu1(self.conv1(x)))
-        x = self.pool2(self.prelu2(self.conv2(x)))
-        x = self.pool3(self.prelu3(self.conv3(x)))
-        x = self.prelu4(self.conv4(x))
-        x = self.prelu5(self.fc5(x.flatten(1)))
-        return self.cls(x).softmax(dim=1)[:, 1], self.box(x), self.landmarks(x)
+Runner = Callable[[np.ndarray], tuple]
 
 
 def _pyramid_scales(height: int, width: int, min_face_size: float, factor: float) -> list[float]:
@@ -139,39 +55,86 @@ def _pyramid_scales(height: int, width: int, min_face_size: float, factor: float
     return scales
 
 
-def _square(boxes: torch.Tensor) -> torch.Tensor:
+def _pool_axis(sums: np.ndarray, axis: int, length: int, out: int) -> np.ndarray:
+    """Average ``out`` windows along ``axis`` from its zero-led cumulative ``sums``: window ``i``
+    covers ``floor(i·length/out)`` to ``ceil((i+1)·length/out)`` (windows may overlap)."""
+    start = (np.arange(out) * length) // out
+    stop = -((-(np.arange(out) + 1) * length) // out)
+    shape = [1] * sums.ndim
+    shape[axis] = out
+    return (np.take(sums, stop, axis=axis) - np.take(sums, start, axis=axis)) / (stop - start).reshape(shape)
+
+
+def _pool_matrix(length: int, out: int) -> np.ndarray:
+    """The ``out×length`` matrix of adaptive average pooling along one axis."""
+    start = (np.arange(out) * length) // out
+    stop = -((-(np.arange(out) + 1) * length) // out)
+    index = np.arange(length)
+    inside = (index[None, :] >= start[:, None]) & (index[None, :] < stop[:, None])
+    return (inside / (stop - start)[:, None]).astype(np.float32)
+
+
+def _cumsum0(values: np.ndarray, axis: int) -> np.ndarray:
+    """Cumulative sums along ``axis`` (float64) with a leading zero."""
+    sums = np.cumsum(values, axis=axis, dtype=np.float64)
+    pad = [(0, 0)] * values.ndim
+    pad[axis] = (1, 0)
+    return np.pad(sums, pad)
+
+
+def _area_resize(images: np.ndarray, sizes: list[tuple[int, int]]) -> list[np.ndarray]:
+    """Area (adaptive average) resizes of ``N×C×H×W`` float images to each of ``sizes``, as
+    PyTorch's ``interpolate(mode="area")``; the row sums are shared by all sizes."""
+    height, width = images.shape[2:]
+    rows = _cumsum0(images, 2)
+    return [
+        _pool_axis(_cumsum0(_pool_axis(rows, 2, height, out_h), 3), 3, width, out_w).astype(np.float32) for out_h, out_w in sizes
+    ]
+
+
+def _square(boxes: np.ndarray) -> np.ndarray:
     """Grow each ``(x1, y1, x2, y2)`` box to a square around its centre (side = longer side)."""
     wh = boxes[:, 2:4] - boxes[:, 0:2]
-    side = wh.max(dim=1, keepdim=True).values
+    side = wh.max(axis=1, keepdims=True)
     top_left = boxes[:, 0:2] + 0.5 * wh - 0.5 * side
-    return torch.cat([top_left, top_left + side], dim=1)
+    return np.concatenate([top_left, top_left + side], axis=1)
 
 
-def _regress(boxes: torch.Tensor, offsets: torch.Tensor, plus_one: bool = True) -> torch.Tensor:
+def _regress(boxes: np.ndarray, offsets: np.ndarray, plus_one: bool = True) -> np.ndarray:
     """Apply box-regression offsets, which are fractions of the box width/height."""
     wh = boxes[:, 2:4] - boxes[:, 0:2] + (1.0 if plus_one else 0.0)
-    return boxes + offsets * wh.repeat(1, 2)
+    return boxes + offsets * np.tile(wh, 2)
 
 
-def _nms_min(boxes: torch.Tensor, scores: torch.Tensor, threshold: float) -> torch.Tensor:
-    """Greedy NMS with overlap = intersection / smaller area (MTCNN's final "Min" NMS)."""
-    x1, y1, x2, y2 = boxes.unbind(1)
-    areas = (x2 - x1 + 1) * (y2 - y1 + 1)
-    order = scores.argsort(descending=True)
+def _nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, groups: np.ndarray | None = None, minimum: bool = False) -> np.ndarray:
+    """Greedy non-maximum suppression; indices kept, best score first.
+
+    Overlap is intersection over union (``torchvision.ops.nms``), or with ``minimum`` intersection
+    over the smaller area with MTCNN's +1 pixel convention (its final "Min" NMS). Boxes of
+    different ``groups`` (images) never suppress each other.
+    """
+    if len(boxes) == 0:
+        return np.zeros(0, dtype=np.int64)
+    boxes = boxes.astype(np.float64)
+    if groups is not None:  # shift each group far apart, as torchvision's batched_nms does
+        boxes = boxes + (groups.astype(np.float64) * (boxes.max() + 1))[:, None]
+    x1, y1, x2, y2 = boxes.T
+    plus = 1.0 if minimum else 0.0
+    areas = (x2 - x1 + plus) * (y2 - y1 + plus)
+    order = np.argsort(-scores, kind="stable")
     keep = []
-    while order.numel() > 0:
+    while order.size:
         i, rest = order[0], order[1:]
         keep.append(i)
-        iw = (torch.minimum(x2[i], x2[rest]) - torch.maximum(x1[i], x1[rest]) + 1).clamp(min=0)
-        ih = (torch.minimum(y2[i], y2[rest]) - torch.maximum(y1[i], y1[rest]) + 1).clamp(min=0)
-        overlap = iw * ih / torch.minimum(areas[i], areas[rest])
+        iw = np.maximum(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + plus, 0.0)
+        ih = np.maximum(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + plus, 0.0)
+        inter = iw * ih
+        overlap = inter / np.minimum(areas[i], areas[rest]) if minimum else inter / (areas[i] + areas[rest] - inter)
         order = rest[overlap <= threshold]
-    return torch.stack(keep) if keep else order
+    return np.array(keep, dtype=np.int64)
 
 
-def _crop_and_resize(
-    images: torch.Tensor, image_idx: torch.Tensor, boxes: torch.Tensor, size: int
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _crop_and_resize(images: np.ndarray, image_idx: np.ndarray, boxes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Cut each box out of its image and area-resize it to ``size``.
 
     Boxes use MTCNN's 1-based inclusive pixel convention after truncation. Parts of a box outside
@@ -180,26 +143,23 @@ def _crop_and_resize(
     mask of the boxes that overlap the image.
     """
     height, width = images.shape[2:]
-    b = boxes.trunc().long()
-    x1, y1 = b[:, 0].clamp(min=1), b[:, 1].clamp(min=1)
-    x2, y2 = b[:, 2].clamp(max=width), b[:, 3].clamp(max=height)
+    b = np.trunc(boxes).astype(np.int64)
+    x1, y1 = np.maximum(b[:, 0], 1), np.maximum(b[:, 1], 1)
+    x2, y2 = np.minimum(b[:, 2], width), np.minimum(b[:, 3], height)
     valid = (x2 >= x1) & (y2 >= y1) & (b[:, 2] >= b[:, 0]) & (b[:, 3] >= b[:, 1])
     crops = []
-    for i, (bx1, by1, bx2, by2), (xa, ya, xb, yb) in zip(
-        image_idx[valid].tolist(),
-        b[valid].tolist(),
-        torch.stack([x1, y1, x2, y2], 1)[valid].tolist(),
-        strict=True,
-    ):
-        region = images[i : i + 1, :, ya - 1 : yb, xa - 1 : xb]
-        if (xa, ya, xb, yb) != (bx1, by1, bx2, by2):
-            canvas = images.new_full((1, 3, by2 - by1 + 1, bx2 - bx1 + 1), _BLACK)
-            canvas[:, :, ya - by1 : yb - by1 + 1, xa - bx1 : xb - bx1 + 1] = region
+    for k in np.flatnonzero(valid):
+        bx1, by1, bx2, by2 = b[k]
+        region = images[image_idx[k] : image_idx[k] + 1, :, y1[k] - 1 : y2[k], x1[k] - 1 : x2[k]]
+        if (x1[k], y1[k], x2[k], y2[k]) != (bx1, by1, bx2, by2):
+            canvas = np.full((1, 3, by2 - by1 + 1, bx2 - bx1 + 1), _BLACK, dtype=np.float32)
+            canvas[:, :, y1[k] - by1 : y2[k] - by1 + 1, x1[k] - bx1 : x2[k] - bx1 + 1] = region
             region = canvas
-        crops.append(F.interpolate(region, size=(size, size), mode="area"))
+        # Area resize as two small matrix products (many crops: cheaper than cumulative sums).
+        crops.append(np.einsum("oh,nchw,pw->ncop", _pool_matrix(region.shape[2], size), region, _pool_matrix(region.shape[3], size), optimize=True))
     if not crops:
-        return images.new_zeros((0, 3, size, size)), valid
-    return torch.cat(crops), valid
+        return np.zeros((0, 3, size, size), dtype=np.float32), valid
+    return np.concatenate(crops), valid
 
 
 def _to_rgb(image: np.ndarray) -> np.ndarray:
@@ -215,10 +175,24 @@ def _to_rgb(image: np.ndarray) -> np.ndarray:
     return image[:, :, :3]
 
 
-class MTCNN(nn.Module, FaceDetector):
+def onnx_runners(paths: dict[str, Path], threads: int | None = None) -> dict[str, Runner]:
+    """ONNX Runtime sessions of the three networks as runners (numpy in, tuple of numpy out)."""
+    from .._onnx import session
+
+    def runner(path: Path) -> Runner:
+        sess = session(path, threads)
+        name = sess.get_inputs()[0].name
+        return lambda x: tuple(sess.run(None, {name: x}))
+
+    return {net: runner(path) for net, path in paths.items()}
+
+
+class MTCNN(FaceDetector):
     """Multi-task cascaded CNN face detector with five landmarks.
 
     Args:
+        runners: ``{"pnet", "rnet", "onet"}`` → a function from a float32 NCHW numpy batch to the
+            network's outputs; :meth:`from_pretrained` builds them for PyTorch or ONNX Runtime.
         max_side: images whose longer side exceeds this are downscaled to it before detection
             (results are mapped back to the original coordinates); bounds time and memory.
         image_batch_size: at most this many same-sized images share one P-Net pyramid pass.
@@ -226,47 +200,36 @@ class MTCNN(nn.Module, FaceDetector):
     Example:
         >>> import numpy as np
         >>> detector = MTCNN.from_pretrained()
-        >>> faces = detector.detect([np.full((480, 640, 3), 128, dtype=np.uint8)])
-        >>> faces
+        >>> detector.detect([np.full((480, 640, 3), 128, dtype=np.uint8)])
         [[]]
     """
 
     name = "mtcnn"
 
-    def __init__(self, max_side: int = 1600, image_batch_size: int = 4) -> None:
-        super().__init__()
+    def __init__(self, runners: dict[str, Runner], max_side: int = 1600, image_batch_size: int = 4, runtime: str = "torch") -> None:
         if max_side < _PNET_CELL or image_batch_size < 1:
             raise ValueError("need max_side >= 12 and image_batch_size >= 1")
-        self.pnet = _PNet()
-        self.rnet = _RNet()
-        self.onet = _ONet()
-        self.max_side = max_side
-        self.image_batch_size = image_batch_size
-        self.eval()
+        self.runners, self.max_side, self.image_batch_size, self.runtime = runners, max_side, image_batch_size, runtime
 
     @classmethod
     def from_pretrained(
-        cls,
-        path: str | Path | None = None,
-        *,
-        device: str | torch.device = "cpu",
-        max_side: int = 1600,
-        image_batch_size: int = 4,
+        cls, path: str | Path | None = None, *, runtime: str = "torch", device: str = "cpu", max_side: int = 1600, image_batch_size: int = 4, threads: int | None = None
     ) -> MTCNN:
-        """Build the detector with the shipped safetensors weights (no network, no pickle).
+        """The detector with the shipped weights: ``runtime="torch"`` (safetensors, ``device``) or
+        ``"onnx"`` (the shipped ONNX exports; ``path`` is then a folder holding them).
 
         Example:
-            >>> detector = MTCNN.from_pretrained(max_side=1024)
-            >>> detector.max_side
+            >>> MTCNN.from_pretrained(max_side=1024).max_side
             1024
         """
-        model = cls(max_side=max_side, image_batch_size=image_batch_size)
-        weights = Path(path) if path is not None else WEIGHTS_PATH
-        model.load_state_dict(load_file(str(weights)), strict=True)
-        logger.debug("loaded MTCNN weights from %s", weights)
-        return model.to(device).eval()
+        if runtime == "onnx":
+            folder = Path(path) if path else None
+            paths = {net: (folder / p.name if folder else p) for net, p in ONNX_PATHS.items()}
+            return cls(onnx_runners(paths, threads), max_side, image_batch_size, runtime)
+        from .mtcnn_nets import MTCNNNets
 
-    @torch.inference_mode()
+        return cls(MTCNNNets.from_pretrained(path, device).runners(), max_side, image_batch_size, runtime)
+
     def detect(
         self,
         images: Sequence[np.ndarray],
@@ -308,15 +271,11 @@ class MTCNN(nn.Module, FaceDetector):
             rgb, sx, sy = self._limit_size(rgb)
             groups[rgb.shape[:2]].append((index, rgb, sx, sy))
 
-        device = self.pnet.conv1.weight.device
         for members in groups.values():
             for start in range(0, len(members), self.image_batch_size):
                 chunk = members[start : start + self.image_batch_size]
-                batch = torch.from_numpy(np.stack([m[1] for m in chunk])).to(device)
-                batch = (batch.permute(0, 3, 1, 2).float() - 127.5) * 0.0078125
-                for (index, _, sx, sy), faces in zip(
-                    chunk, self._detect_batch(batch, min_face_size, thresholds, scale_factor), strict=True
-                ):
+                batch = (np.stack([m[1] for m in chunk]).transpose(0, 3, 1, 2).astype(np.float32) - 127.5) * 0.0078125
+                for (index, _, sx, sy), faces in zip(chunk, self._detect_batch(batch, min_face_size, thresholds, scale_factor), strict=True):
                     results[index] = [self._to_detection(face, sx, sy) for face in faces]
         return results
 
@@ -332,28 +291,20 @@ class MTCNN(nn.Module, FaceDetector):
         return small, new_w / width, new_h / height
 
     @staticmethod
-    def _to_detection(face: torch.Tensor, sx: float, sy: float) -> Detection:
+    def _to_detection(face: np.ndarray, sx: float, sy: float) -> Detection:
         """Turn a row ``[x1, y1, x2, y2, score, 5 x, 5 y]`` into a Detection in original pixels."""
         v = face.tolist()
         box = (v[0] / sx, v[1] / sy, v[2] / sx, v[3] / sy)
         landmarks = tuple((v[5 + k] / sx, v[10 + k] / sy) for k in range(5))
         return Detection(box=box, score=v[4], landmarks=landmarks)
 
-    def _detect_batch(
-        self,
-        images: torch.Tensor,
-        min_face_size: float,
-        thresholds: tuple[float, float, float],
-        factor: float,
-    ) -> list[torch.Tensor]:
+    def _detect_batch(self, images: np.ndarray, min_face_size: float, thresholds: tuple[float, float, float], factor: float) -> list[np.ndarray]:
         """Run the cascade on normalised same-sized images ``(B, 3, H, W)``.
 
-        Returns, per image, a tensor ``(K, 15)`` of ``[x1, y1, x2, y2, score, 5 x, 5 y]`` rows
+        Returns, per image, an array ``(K, 15)`` of ``[x1, y1, x2, y2, score, 5 x, 5 y]`` rows
         sorted by score descending.
         """
-        num_images = images.shape[0]
-        empty = [images.new_zeros((0, 15)) for _ in range(num_images)]
-
+        empty = [np.zeros((0, 15), dtype=np.float32) for _ in range(len(images))]
         boxes, image_idx = self._stage_pnet(images, min_face_size, thresholds[0], factor)
         logger.debug("P-Net kept %d candidates", len(boxes))
 
@@ -362,12 +313,11 @@ class MTCNN(nn.Module, FaceDetector):
         boxes, image_idx = boxes[valid], image_idx[valid]
         if len(boxes) == 0:
             return empty
-        scores, offsets = self._run_chunked(self.rnet, crops)
+        scores, offsets = self._run_chunked("rnet", crops)
         passed = scores > thresholds[1]
         boxes, scores, image_idx, offsets = boxes[passed], scores[passed], image_idx[passed], offsets[passed]
-        keep = batched_nms(boxes, scores, image_idx, 0.7)
-        boxes = _square(_regress(boxes[keep], offsets[keep]))
-        image_idx = image_idx[keep]
+        keep = _nms(boxes, scores, 0.7, image_idx)
+        boxes, image_idx = _square(_regress(boxes[keep], offsets[keep])), image_idx[keep]
         logger.debug("R-Net kept %d candidates", len(boxes))
 
         # Stage 3: O-Net on 48x48 crops; landmarks are placed relative to the input box.
@@ -375,53 +325,45 @@ class MTCNN(nn.Module, FaceDetector):
         boxes, image_idx = boxes[valid], image_idx[valid]
         if len(boxes) == 0:
             return empty
-        scores, offsets, marks = self._run_chunked(self.onet, crops)
+        scores, offsets, marks = self._run_chunked("onet", crops)
         passed = scores > thresholds[2]
-        boxes, scores, image_idx = boxes[passed], scores[passed], image_idx[passed]
-        offsets, marks = offsets[passed], marks[passed]
+        boxes, scores, image_idx, offsets, marks = boxes[passed], scores[passed], image_idx[passed], offsets[passed], marks[passed]
         wh = boxes[:, 2:4] - boxes[:, 0:2] + 1
         xs = boxes[:, 0:1] - 1 + wh[:, 0:1] * marks[:, 0:5]
         ys = boxes[:, 1:2] - 1 + wh[:, 1:2] * marks[:, 5:10]
-        rows = torch.cat([_regress(boxes, offsets), scores[:, None], xs, ys], dim=1)
+        rows = np.concatenate([_regress(boxes, offsets), scores[:, None], xs, ys], axis=1).astype(np.float32)
         logger.debug("O-Net kept %d candidates", len(rows))
-
         out = []
-        for i in range(num_images):
+        for i in range(len(images)):
             mine = rows[image_idx == i]
-            out.append(mine[_nms_min(mine[:, :4], mine[:, 4], 0.7)])
+            out.append(mine[_nms(mine[:, :4], mine[:, 4], 0.7, minimum=True)])
         return out
 
-    def _stage_pnet(
-        self, images: torch.Tensor, min_face_size: float, threshold: float, factor: float
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _stage_pnet(self, images: np.ndarray, min_face_size: float, threshold: float, factor: float) -> tuple[np.ndarray, np.ndarray]:
         """Scan the image pyramid with P-Net; return calibrated square boxes and their image indices."""
         height, width = images.shape[2:]
         all_boxes, all_scores, all_offsets, all_idx = [], [], [], []
-        for scale in _pyramid_scales(height, width, min_face_size, factor):
-            level = F.interpolate(images, size=(int(height * scale + 1), int(width * scale + 1)), mode="area")
-            prob, offsets = self.pnet(level)
-            hits = prob >= threshold
-            where = hits.nonzero()
-            cells = where[:, [2, 1]].to(images.dtype)  # (x, y) grid positions
-            top_left = ((_PNET_STRIDE * cells + 1) / scale).floor()
-            bottom_right = ((_PNET_STRIDE * cells + _PNET_CELL) / scale).floor()
-            boxes = torch.cat([top_left, bottom_right], dim=1)
-            scores = prob[hits]
-            idx = where[:, 0]
-            keep = batched_nms(boxes, scores, idx, 0.5)
+        scales = _pyramid_scales(height, width, min_face_size, factor)
+        levels = _area_resize(images, [(int(height * scale + 1), int(width * scale + 1)) for scale in scales])
+        for scale, level in zip(scales, levels):
+            prob, offsets = self.runners["pnet"](level)
+            idx, ys, xs = np.nonzero(prob >= threshold)
+            cells = np.stack([xs, ys], axis=1).astype(np.float32)
+            boxes = np.concatenate([np.floor((_PNET_STRIDE * cells + 1) / scale), np.floor((_PNET_STRIDE * cells + _PNET_CELL) / scale)], axis=1)
+            scores = prob[idx, ys, xs]
+            keep = _nms(boxes, scores, 0.5, idx)
             all_boxes.append(boxes[keep])
             all_scores.append(scores[keep])
-            all_offsets.append(offsets.permute(0, 2, 3, 1)[hits][keep])
+            all_offsets.append(offsets.transpose(0, 2, 3, 1)[idx, ys, xs][keep])
             all_idx.append(idx[keep])
         if not all_boxes:
-            return images.new_zeros((0, 4)), torch.zeros(0, dtype=torch.long, device=images.device)
-        boxes, scores = torch.cat(all_boxes), torch.cat(all_scores)
-        offsets, idx = torch.cat(all_offsets), torch.cat(all_idx)
-        keep = batched_nms(boxes, scores, idx, 0.7)
+            return np.zeros((0, 4), dtype=np.float32), np.zeros(0, dtype=np.int64)
+        boxes, scores = np.concatenate(all_boxes), np.concatenate(all_scores)
+        offsets, idx = np.concatenate(all_offsets), np.concatenate(all_idx)
+        keep = _nms(boxes, scores, 0.7, idx)
         return _square(_regress(boxes[keep], offsets[keep], plus_one=False)), idx[keep]
 
-    @staticmethod
-    def _run_chunked(net: nn.Module, crops: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def _run_chunked(self, net: str, crops: np.ndarray) -> tuple[np.ndarray, ...]:
         """Run ``net`` on (non-empty) crops in chunks of ``_NET_BATCH``; concatenate the outputs."""
-        parts = [net(crops[i : i + _NET_BATCH]) for i in range(0, len(crops), _NET_BATCH)]
-        return tuple(torch.cat(p) for p in zip(*parts, strict=True))
+        parts = [self.runners[net](np.ascontiguousarray(crops[i : i + _NET_BATCH])) for i in range(0, len(crops), _NET_BATCH)]
+        return tuple(np.concatenate(p) for p in zip(*parts, strict=True))

@@ -14,233 +14,27 @@ Example:
 
 from __future__ import annotations
 
-import json
-import logging
-from pathlib import Path
+import importlib
 from typing import Any
 
-import numpy as np
-import torch
-
-from .. import _plugins
-from .._backbone import imagenet_weights, load_imagenet
-from .._factory import build_model, load_directory, new_config
-from .._model_dir import write_model_dir
-from ..data import load_dataset
-from ..data.arrays import face_arrays
-from ..errors import DatasetError, FacezooError
-from .card import training_card
-from .data import Source, TrainingData, licence_of, training_data
-from .loop import Loop
-from .run import RunDirectory
-from .settings import TrainSettings, command_line
-
-__all__ = ["RunDirectory", "Source", "TrainSettings", "command_line", "export", "train", "training_data"]
-
-logger = logging.getLogger(__name__)
+_LAZY = {
+    "train": ".trainer",
+    "export": ".trainer",
+    "check_settings": ".trainer",
+    "TrainSettings": ".settings",
+    "command_line": ".settings",
+    "RunDirectory": ".run",
+    "Source": ".data",
+    "training_data": ".data",
+}
+__all__ = sorted(_LAZY)
 
 
-def check_settings(settings: TrainSettings) -> None:
-    """Fail before any work if a dataset, split, teacher or backbone of the run does not exist."""
-    registry = _plugins.registry()
-    task = registry.get("task", settings.task, hint="See facezoo list tasks")
-
-    def check(name: str, split: str | None, role: str) -> None:
-        spec = registry.get("dataset", name, hint=f"({role}) See facezoo list datasets")
-        if split is not None and spec.splits and split not in spec.splits:
-            raise DatasetError(f"{role}: dataset {name!r} has no split {split!r}; valid: {', '.join(spec.splits)}")
-
-    check(settings.dataset, settings.train_split, "training data")
-    for text in settings.extra_data:
-        source = Source.parse(text)
-        check(source.dataset, source.split, "extra data")
-    if settings.val:
-        source = Source.parse(settings.val)
-        check(source.dataset, source.split, "validation data")
-    if settings.test_split is not None:
-        check(settings.test_dataset or settings.dataset, settings.test_split, "test data")
-    if settings.teacher is not None:
-        teacher = registry.get("teacher", settings.teacher, hint="See facezoo list teachers")
-        if teacher.task != task.name:
-            raise FacezooError(f"teacher {settings.teacher!r} labels task {teacher.task!r}, not {task.name!r}")
-
-
-def _init_weights(settings: TrainSettings, config):
-    if settings.init == "random":
-        return config, None
-    weights = imagenet_weights(config.backbone, None if settings.init == "imagenet" else settings.init)
-    return config.replace(preprocess={"mean": weights.mean, "std": weights.std}), weights
-
-
-def _validation(settings: TrainSettings, train: TrainingData, make) -> tuple[TrainingData, TrainingData, str]:
-    spec = _plugins.registry().get("dataset", settings.dataset)
-    limit = max(8, settings.limit // 4) if settings.limit else None
-    if settings.val:
-        source = Source.parse(settings.val)
-        return train, make([Source(source.dataset, source.split, limit or source.limit)]), settings.val
-    if "val" in spec.splits and settings.train_split != "val":
-        return train, make([Source(settings.dataset, "val", limit)]), f"{settings.dataset}:val"
-    primary = f"{settings.dataset}:{settings.train_split}"
-    rows = np.array([i for i, s in enumerate(train.sources) if s == primary])
-    order = np.random.default_rng(settings.seed).permutation(rows)
-    cut = max(1, int(round(settings.val_fraction * len(rows))))
-    held = set(order[:cut].tolist())
-    keep = [i for i in range(len(train)) if i not in held]
-    return train.subset(keep), train.subset(sorted(held)), f"{settings.val_fraction:.0%} of {primary}"
-
-
-def train(task: str, dataset: str, *, output_dir: str | Path, data_root: str | None = None, stop_after: int | None = None, progress: bool = True, **options: Any) -> Path:
-    """Train ``task`` on a registered ``dataset``; returns the model directory (Hub layout).
-
-    ``options`` are :class:`TrainSettings` fields (``teacher``, ``extra_data``, ``backbone``,
-    ``freeze``, ``finetune_epochs``, ...). An interrupted run resumes from its last epoch when
-    called again with the same settings; ``stop_after=N`` stops after N fine-tuning epochs of
-    this call (call again to continue).
-
-    Example:
-        >>> facezoo.train("expression", "fer2013", output_dir="runs/fer", teacher="fer-mini-xception",
-        ...               extra_data=["utkface:train"], freeze=4)   # doctest: +SKIP
-    """
-    settings = TrainSettings(task=task, dataset=dataset, **options)
-    check_settings(settings)
-    output = Path(output_dir)
-    directory = RunDirectory(output, settings.to_json())
-    spec = _plugins.registry().get("task", task)
-    config = new_config(task, settings.backbone, **settings.head)
-    if settings.preprocess:
-        config = config.replace(preprocess=dict(settings.preprocess))
-    if settings.input_size:
-        config = config.replace(preprocess={"input_size": tuple(settings.input_size)})
-    config, weights = _init_weights(settings, config)
-    transform = build_model(config).transform
-
-    def make(sources: list[Source]) -> TrainingData:
-        return training_data(
-            sources, transform, spec, teacher=settings.teacher, gt_weight=settings.gt_weight, data_root=data_root, seed=settings.seed,
-            progress=progress, frame_limit=settings.limit,
-        )
-
-    sources = [Source(settings.dataset, settings.train_split), *map(Source.parse, settings.extra_data)]
-    train_data, val_data, val_name = _validation(settings, make(sources), make)
-    if settings.limit is not None and settings.limit < len(train_data):
-        order = np.random.default_rng(settings.seed).permutation(len(train_data))[: settings.limit]
-        train_data = train_data.subset(sorted(order.tolist()))
-        val_data = val_data.subset(list(range(min(len(val_data), max(8, settings.limit // 4)))))
-    head = spec.fit_head(dict(config.head), train_data.targets.numpy()) if spec.fit_head else dict(config.head)
-    config = config.replace(
-        head=head,
-        tag=settings.tag,
-        license=licence_of(sources, settings.teacher),
-        datasets=tuple(dict.fromkeys(s.dataset for s in sources)),
-        teachers=(settings.teacher,) if settings.teacher else (),
-    )
-    torch.manual_seed(settings.seed)
-    model = build_model(config)
-    model.network.to(memory_format=torch.channels_last)
-    if weights is not None:
-        load_imagenet(model.network.backbone, weights)
-    targets = train_data.targets
-    classes = int(targets.max()) + 1 if targets.dtype == torch.int64 and targets.ndim == 1 else None
-    loss = spec.build_loss(**{"num_classes": classes, **config.head})
-    loop = Loop(model, loss, spec, settings, train_data, val_data, directory, progress)
-    state = loop.restore()
-    loop.stage_head(state)
-    finished = loop.stage_finetune(state if state is not None and state["stage"] == "finetune" else None, stop_after)
-    _plot(loop.history, directory.work / "curves.png")
-    if not finished:
-        logger.info("stopped after %s fine-tuning epochs; call again to resume", stop_after)
-        return output
-    model.network.load_state_dict(loop.best[1])
-    model.network.eval()
-    summary = {"machine": _machine(), "train_faces": len(train_data), "val_faces": len(val_data), "validation": val_name, "sources": {s: train_data.sources.count(s) for s in dict.fromkeys(train_data.sources)}}
-    if spec.calibrate is not None:
-        val_source = Source.parse(settings.val) if settings.val else Source(settings.dataset, "val" if "val" in _plugins.registry().get("dataset", settings.dataset).splits else settings.train_split)
-        val_set = val_source.load(data_root, settings.seed)
-        updates = spec.calibrate(model, val_set, face_arrays(val_set, model.transform, progress=progress))
-        model.config = model.config.replace(head={**model.config.head, **updates})
-        summary["calibrated"] = {**updates, "on": str(val_source)}
-    model.config = model.config.replace(trained=True)
-    report = None
-    if settings.test_split:
-        from .._evaluate import evaluate
-
-        report = evaluate(model, settings.test_dataset or settings.dataset, settings.test_split, data_root=data_root)
-        model.config = model.config.replace(metrics={k: round(v, 4) for k, v in report.metrics.items()})
-        directory.write_json("evaluation.json", report.to_dict())
-    directory.write_json("summary.json", summary)
-    write_model_dir(output, model.config, model.network.state_dict(), training_card(model.config, settings, loop.history, [report] if report else [], summary))
-    return output
-
-
-def export(
-    run_dir: str | Path,
-    target_dir: str | Path,
-    *,
-    half: bool = True,
-    data_root: str | None = None,
-    smoke_limit: int = 300,
-    checks: tuple[str, ...] = (),
-) -> Path:
-    """Write a finished run's model as it ships, with its card measured on the shipped weights.
-
-    ``half=True`` stores float16 weights; every number is measured on exactly those (cast back to
-    float32): the test split through the detector (the headline), the same faces pre-cropped, a
-    fixed subset of ``smoke_limit`` samples that CI re-checks (``evaluation["smoke"]`` in
-    config.json), the run's teacher side by side on the same faces, and ``checks``: more
-    evaluations, ``dataset:split`` against the dataset's labels or ``dataset:split@teacher``
-    against a teacher's labels (e.g. ``lfw:view2@dlib-68``).
-
-    Example:
-        >>> export("runs/beauty", "plugins/facezoo_beauty/weights/efficientnet_lite0.scut5500")  # doctest: +SKIP
-    """
-    from .._evaluate import evaluate
-
-    run = Path(run_dir)
-    settings = TrainSettings.from_json((run / "training" / "settings.json").read_text())
-    history = json.loads((run / "training" / "history.json").read_text())
-    summary = json.loads((run / "training" / "summary.json").read_text())
-    model = load_directory(run)
-    if half:
-        model.network.half().float().eval()
-    test = settings.test_dataset or settings.dataset
-    if not settings.test_split:
-        raise FacezooError(f"{run} was trained without a test split: nothing to measure the shipped model on")
-    headline = evaluate(model, test, settings.test_split, data_root=data_root, compare_teacher=settings.teacher if _teacher_scores(test, settings) else None)
-    reports = [headline]
-    if test in _plugins.registry().names("dataset") and _plugins.registry().get("dataset", test).evaluate is None:
-        reports.append(evaluate(model, test, settings.test_split, data_root=data_root, detect=False))
-    for check in checks:
-        name, _, teacher = check.partition("@")
-        source = Source.parse(name)
-        reports.append(evaluate(model, load_dataset(source.dataset, source.split, data_root), teacher=teacher or None, limit=source.limit))
-    smoke = evaluate(model, test, settings.test_split, data_root=data_root, limit=smoke_limit)
-    model.config = model.config.replace(
-        metrics={k: round(v, 4) for k, v in headline.metrics.items()},
-        evaluation={
-            "dataset": test,
-            "split": settings.test_split,
-            "protocol": headline.protocol,
-            "count": headline.count,
-            "smoke": {"limit": smoke_limit, "metrics": {k: round(v, 6) for k, v in smoke.metrics.items()}},
-            "checks": {f"{r.dataset}/{r.split}: {r.protocol}": {k: round(v, 4) for k, v in r.metrics.items()} for r in reports[1:]},
-        },
-    )
-    card = training_card(model.config, settings, history, reports, summary)
-    return write_model_dir(Path(target_dir), model.config, model.network.state_dict(), card, half=half)
-
-
-def _teacher_scores(test: str, settings: TrainSettings) -> bool:
-    return settings.teacher is not None and _plugins.registry().get("dataset", test).evaluate is None
-
-
-def _machine() -> dict[str, Any]:
-    import os
-
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "gpu": gpu}
-
-
-def _plot(history: list[dict[str, Any]], path: Path) -> None:
-    from .card import plot_history
-
-    plot_history(history, path)
+def __getattr__(name: str) -> Any:
+    """Import the training machinery (torch) only when it is used: the CLI builds its parser from
+    :mod:`facezoo.training.settings` without it."""
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -77,6 +77,20 @@ def training_card(config, settings: TrainSettings, history: list[dict[str, Any]]
         if notes:
             sections.setdefault("Notes on the measurements", "")
             sections["Notes on the measurements"] += "".join(f"- {report.dataset}/{report.split}: {n}\n" for n in notes)
+    runtimes = config.evaluation.get("onnx")
+    if runtimes and reports:
+        names = sorted(runtimes["fp32"])
+        int8 = runtimes.get("int8")
+        header = ["metric", "torch (float16 weights)", f"ONNX Runtime float32 (opset {runtimes['opset']})"] + (["ONNX int8 (static QDQ)"] if int8 else [])
+        rows = [[n, _fmt(reports[0].metrics.get(n, float("nan"))), _fmt(runtimes["fp32"][n])] + ([_fmt(int8["metrics"].get(n, float("nan")))] if int8 else []) for n in names]
+        verdict = ""
+        if int8:
+            verdict = (
+                "\n\nThe int8 model ships (`model.int8.onnx`, `facezoo.load(..., runtime='onnx', quantize='int8')`): it loses no more than the task allows."
+                if int8["kept"]
+                else "\n\nThe int8 model lost more than the task allows (" + ", ".join(f"{k} {v:+.4g}" for k, v in int8["loss"].items()) + ") and does not ship."
+            )
+        sections[f"On ONNX Runtime ({reports[0].dataset}/{reports[0].split}, the same protocol)"] = _table(header, rows) + verdict
     test_spec = registry.get("dataset", reports[0].dataset) if reports and reports[0].dataset in registry.names("dataset") else None
     groups = reports[0].groups if reports else {}
     limitations = "Accuracy on populations, cameras and framings unlike the training data can be lower (see the per-group metrics and the checks above)."

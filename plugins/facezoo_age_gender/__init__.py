@@ -150,6 +150,7 @@ def facezoo_register_tasks(register):
             labels=LABELS,
             default_backbone="efficientnet_lite0",
             monitor=("age_mae", "min"),
+            tolerances=(("age_mae", "min", 0.2), ("gender_accuracy", "max", 0.01)),
         )
     )
 

@@ -116,5 +116,6 @@ def facezoo_register_tasks(register):
             head={"mode": "distribution", "bins": 101, "dropout": 0.2},
             default_backbone="efficientnet_lite0",
             monitor=("pc", "max"),
+            tolerances=(("pc", "max", 0.01),),
         )
     )

@@ -144,6 +144,7 @@ def facezoo_register_tasks(register):
             labels=LABELS,
             default_backbone="efficientnet_lite0",
             monitor=("mean_class_recall", "max"),
+            tolerances=(("accuracy", "max", 0.01), ("mean_class_recall", "max", 0.01)),
         )
     )
 

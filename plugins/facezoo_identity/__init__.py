@@ -235,6 +235,7 @@ def facezoo_register_tasks(register):
             preprocess=Preprocess(input_size=(112, 112), crop="align", scale=0.75),
             head={"embedding_dim": 128, "dropout": 0.0, "loss": "arcface", "margin": 0.3, "scale": 32.0, "relational": 1.0, "threshold": 0.5},
             monitor=("cosine_to_teacher", "max"),
+            tolerances=(("accuracy", "max", 0.01),),
             model_class="facezoo_identity.model:IdentityModel",
             default_backbone="efficientnet_lite0",
         )

@@ -171,6 +171,7 @@ def facezoo_register_tasks(register):
             encode_target=encode_target,
             augment_targets=augment_targets,
             monitor=("nme", "min"),
+            tolerances=(("nme", "min", 0.003),),
             pooled=False,
         )
     )

@@ -1,0 +1,220 @@
+"""ONNX Runtime: sessions with thread settings that suit small machines.
+
+onnxruntime is an optional dependency (``pip install 'facezoo[onnx]'``), imported only here and
+only when a model or detector runs on it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import MissingExtraError
+
+
+def onnxruntime():
+    """The ``onnxruntime`` module, or an error naming the extra that installs it."""
+    try:
+        import onnxruntime as module
+    except ImportError:
+        raise MissingExtraError("onnxruntime", "onnx", "running models on ONNX Runtime") from None
+    return module
+
+
+def available() -> bool:
+    """Whether onnxruntime can be imported (without importing it twice)."""
+    try:
+        onnxruntime()
+    except MissingExtraError:
+        return False
+    return True
+
+
+def default_threads() -> int:
+    """Intra-op threads: ``$FACEZOO_THREADS``, else the CPU cores (at most 4: small convolutions
+    gain little from more, and leave cores to the caller's other work)."""
+    value = os.environ.get("FACEZOO_THREADS")
+    return max(1, int(value)) if value else max(1, min(4, os.cpu_count() or 1))
+
+
+def session(path: str | Path, threads: int | None = None):
+    """An ``InferenceSession`` of ``path`` on the CPU with ``threads`` intra-op threads and no
+    spinning inter-op pool (one graph runs at a time)."""
+    ort = onnxruntime()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or default_threads()
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+ONNX_NAME = "model.onnx"
+INT8_NAME = "model.int8.onnx"
+OPSET = 18
+
+
+def weights_digest(directory: str | Path) -> str:
+    """SHA-256 of a model directory's ``model.safetensors``: what an ONNX file was built from."""
+    import hashlib
+
+    from ._model_dir import WEIGHTS_NAME
+
+    return hashlib.sha256((Path(directory) / WEIGHTS_NAME).read_bytes()).hexdigest()
+
+
+def _stamp(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def write_stamp(path: Path, digest: str, **info) -> None:
+    """Record beside an ONNX file the weights it was built from (and how)."""
+    import json
+
+    _stamp(path).write_text(json.dumps({"weights_sha256": digest, "opset": OPSET, **info}, indent=1, sort_keys=True) + "\n")
+
+
+def check_stamp(path: Path, digest: str) -> None:
+    """Raise unless the ONNX file at ``path`` was built from weights with this ``digest``."""
+    import json
+
+    from .errors import WeightsError
+
+    stamp = _stamp(path)
+    try:
+        built_from = json.loads(stamp.read_text())["weights_sha256"]
+    except (OSError, ValueError, KeyError):
+        raise WeightsError(f"{path} has no readable {stamp.name}: it cannot be checked against the weights; rebuild it with facezoo export --format onnx") from None
+    if built_from != digest:
+        raise WeightsError(
+            f"{path} was built from other weights than {path.parent / 'model.safetensors'} (sha256 {built_from[:12]}… vs {digest[:12]}…); "
+            "rebuild it with facezoo export MODEL DIR --format onnx, or delete it"
+        )
+
+
+class OnnxNetwork:
+    """A model's network on ONNX Runtime: ``run`` maps a normalised float32 ``N×3×H×W`` batch to outputs."""
+
+    runtime = "onnx"
+
+    def __init__(self, path: str | Path, threads: int | None = None):
+        from .errors import WeightsError
+
+        self.path = Path(path)
+        try:
+            self.session = session(self.path, threads)
+        except MissingExtraError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
+            raise WeightsError(f"{self.path} is not a readable ONNX model ({str(exc).strip().splitlines()[0][:200]}); delete it or rebuild it") from None
+        self.input = self.session.get_inputs()[0].name
+
+    def run(self, batch):
+        return self.session.run(None, {self.input: batch})[0]
+
+
+def export_network(model, path: str | Path, check_faces=None, tolerance: float = 1e-3) -> Path:
+    """Export a torch model's network to ONNX (dynamic batch, opset :data:`OPSET`), atomically.
+
+    With ``check_faces`` (uint8 ``N×H×W×3`` framed faces), the ONNX outputs are compared with
+    torch's; a difference above ``tolerance`` (relative to the outputs' scale) is an error.
+    """
+    import tempfile
+
+    import numpy as np
+    import torch
+
+    from .errors import WeightsError
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    network = model.network.eval()
+    height, width = model.config.preprocess.input_size
+    example = torch.zeros(2, 3, height, width)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".export-") as tmp:
+        target = Path(tmp) / path.name
+        torch.onnx.export(
+            network, (example,), str(target), input_names=["images"], output_names=["outputs"],
+            dynamic_shapes={"images": {0: torch.export.Dim("batch")}}, opset_version=OPSET, dynamo=True, external_data=False, verbose=False,
+        )
+        if check_faces is not None:
+            batch = model.transform.normalize(np.asarray(check_faces))
+            expected = network.run(batch)
+            got = OnnxNetwork(target, threads=1).run(batch)
+            error = float(np.abs(expected - got).max() / max(1.0, float(np.abs(expected).max())))
+            if error > tolerance:
+                raise WeightsError(f"the ONNX export of {model.config.model_id} differs from torch by {error:.2g} (> {tolerance}) on real faces")
+        os.replace(target, path)
+    return path
+
+
+def onnx_file(directory: str | Path, quantize: str | None = None) -> Path:
+    """The ONNX file of a model directory, checked against its weights.
+
+    float32: the directory's ``model.onnx`` if it has one, else one built once into
+    ``$FACEZOO_CACHE/onnx`` keyed by the weights' hash (needs torch that one time). int8: the
+    directory's ``model.int8.onnx`` (built with calibration faces by ``facezoo export --quantize
+    int8``; it is never built on the fly).
+    """
+    from .data import cache_dir
+    from .errors import WeightsError
+
+    directory = Path(directory)
+    digest = weights_digest(directory)
+    if quantize == "int8":
+        path = directory / INT8_NAME
+        if not path.exists():
+            raise WeightsError(
+                f"{directory} has no {INT8_NAME}: int8 models are built with calibration faces by "
+                "facezoo export RUN TARGET --format onnx --quantize int8 (or load it with quantize=None)"
+            )
+        check_stamp(path, digest)
+        return path
+    shipped = directory / ONNX_NAME
+    if shipped.exists():
+        check_stamp(shipped, digest)
+        return shipped
+    cached = cache_dir("onnx") / f"{digest}.onnx"
+    if not cached.exists():
+        from ._factory import load_directory
+
+        export_network(load_directory(directory), cached)
+        write_stamp(cached, digest, source=str(directory))
+    check_stamp(cached, digest)
+    return cached
+
+
+class _Calibration:
+    """onnxruntime's CalibrationDataReader over normalised faces, in small batches."""
+
+    def __init__(self, batches, name: str):
+        self.batches, self.name = iter(batches), name
+
+    def get_next(self):
+        batch = next(self.batches, None)
+        return None if batch is None else {self.name: batch}
+
+
+def quantize_int8(model, source: Path, target: Path, calibration_faces) -> Path:
+    """Static int8 (QDQ, per-channel weights, min-max calibrated on ``calibration_faces``: uint8
+    ``N×H×W×3`` framed training faces) of the float ONNX file ``source``, written atomically."""
+    import tempfile
+
+    import numpy as np
+
+    onnxruntime()
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    faces = np.asarray(calibration_faces)
+    batches = [model.transform.normalize(faces[i : i + 16]) for i in range(0, len(faces), 16)]
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".quantize-") as tmp:
+        prepared, quantized = Path(tmp) / "prepared.onnx", Path(tmp) / target.name
+        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+        quantize_static(
+            str(prepared), str(quantized), _Calibration(batches, "images"), quant_format=QuantFormat.QDQ, per_channel=True,
+            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
+        )
+        os.replace(quantized, target)
+    return target
