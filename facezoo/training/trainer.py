@@ -179,9 +179,11 @@ def export(
     evaluations, ``dataset:split`` against the dataset's labels or ``dataset:split@teacher``
     against a teacher's labels (e.g. ``lfw:view2@dlib-68``).
 
-    ``onnx=True`` adds ``model.onnx``, checked against torch on real test faces and re-measured;
-    ``quantize="int8"`` adds ``model.int8.onnx`` (static QDQ, calibrated on ``calibration``
-    training faces), kept only if it loses no more than the task's ``tolerances`` on the test split.
+    ``onnx=True`` exports the network to ONNX (into the cache, where ``runtime="onnx"`` finds it;
+    float32 ONNX is not shipped: it is rebuilt from the weights on first use), checks it against
+    torch on real test faces and re-measures the test split on it; ``quantize="int8"`` adds
+    ``model.int8.onnx`` (static QDQ, calibrated on ``calibration`` training faces), shipped only if
+    it loses no more than the task's ``tolerances`` on the test split.
 
     Example:
         >>> export("runs/beauty", "plugins/facezoo_beauty/weights/efficientnet_lite0.scut5500")  # doctest: +SKIP
@@ -228,15 +230,16 @@ def export(
 
 
 def _export_onnx(model, target: Path, settings: TrainSettings, headline, quantize, calibration: int, data_root) -> dict:
-    """``model.onnx`` (and ``model.int8.onnx``) in ``target``, checked and measured on the test split."""
+    """The ONNX export (cached) and ``model.int8.onnx`` (in ``target``), checked and measured on the test split."""
     from .. import _onnx
     from .._evaluate import evaluate
+    from ..data import cache_dir
 
     test = settings.test_dataset or settings.dataset
     digest = _onnx.weights_digest(target)
     check = face_arrays(Source(test, settings.test_split, 64).load(data_root, settings.seed), model.transform, progress=False).images
-    path = _onnx.export_network(model, target / _onnx.ONNX_NAME, check_faces=check)
-    _onnx.write_stamp(path, digest, quantize=None)
+    path = _onnx.export_network(model, cache_dir("onnx") / f"{digest}.onnx", check_faces=check)
+    _onnx.write_stamp(path, digest, source=str(target))
     onnx_model = build_model(model.config, _onnx.OnnxNetwork(path))
     report = evaluate(onnx_model, test, settings.test_split, data_root=data_root)
     out: dict[str, Any] = {"opset": _onnx.OPSET, "fp32": {k: round(v, 4) for k, v in report.metrics.items()}}

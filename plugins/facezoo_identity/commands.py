@@ -41,7 +41,7 @@ def add_distill_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="data root (default: $FACEZOO_DATA)")
     parser.add_argument("--backbone", default="efficientnet_lite0")
     parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--freeze", type=int, default=3, help="backbone stages kept frozen (cached once)")
+    parser.add_argument("--freeze", type=int, default=4, help="backbone stages kept frozen (cached once)")
     parser.add_argument("--stop-after", type=int)
 
 
@@ -62,7 +62,10 @@ def run_distill(args: argparse.Namespace) -> int:
         test_split="view2",
         backbone=args.backbone,
         freeze=args.freeze,
+        views=1,
+        head_epochs=5,
         finetune_epochs=args.epochs,
+        finetune_lr=0.001,
         tag="distilled-dlib",
     )
     print(f"run directory {output}")
