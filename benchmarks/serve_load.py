@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -126,8 +125,8 @@ def main() -> int:
                "--workers", str(args.workers), "--queue", str(args.queue), "--timeout", "30"]
     if not args.pretrained:
         command += ["--untrained", "--backbone", args.backbone]
-    log = open(os.devnull, "w")  # uvicorn's access log: one line per request
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    # uvicorn's access log (a line per request) is dropped.
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -151,7 +150,6 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait(30)
-        log.close()
 
     print(f"facezoo serve --tasks {args.tasks} --workers {args.workers} --queue {args.queue} ({'shipped' if args.pretrained else f'untrained {args.backbone}'} models), "
           f"photo {args.photo.name}, {os.cpu_count()} CPUs, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")

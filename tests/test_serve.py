@@ -181,7 +181,7 @@ def test_gallery_file_is_written_atomically_as_json_and_read_back(models, tmp_pa
         make_client(models, gallery=path)
 
 
-def test_gallery_write_failure_is_undone(client, models, tmp_path, monkeypatch):
+def test_gallery_write_failure_is_undone(models, tmp_path):
     with make_client(models, gallery=tmp_path / "missing-folder" / "gallery.json") as client:
         response = client.post("/v1/gallery/obama", files=upload(PORTRAIT))
         assert response.status_code == 500 and "cannot be written" in response.json()["detail"] and "the change was undone" in response.json()["detail"]
@@ -260,6 +260,9 @@ def test_body_over_the_limit_is_413(models):
         response = client.post("/v1/analyze", files=upload(GROUP))  # 31 kB
         assert response.status_code == 413 and "over the server's limit of 20000 bytes" in response.json()["detail"]
         assert client.post("/v1/analyze", files=upload(PORTRAIT)).status_code == 200  # 18 kB
+        chunks = (b"x" * 4096 for _ in range(10))  # no Content-Length: refused while streaming in
+        streamed = client.post("/v1/analyze", content=chunks, headers={"content-type": "application/json"})
+        assert streamed.status_code == 413 and "the request body is over the server's limit of 20000 bytes" in streamed.json()["detail"]
 
 
 def test_uploads_stay_in_memory(client, monkeypatch):
@@ -328,7 +331,7 @@ def test_beyond_workers_and_queue_is_503_with_retry_after(models, monkeypatch):
 
 
 def test_timeout_is_504_and_the_slot_is_held_until_the_work_ends(models, monkeypatch):
-    entered, release = blocking(models["beauty"], monkeypatch)
+    _, release = blocking(models["beauty"], monkeypatch)
     with make_client(models, workers=1, queue=0, timeout=0.5) as client:
         try:
             late = client.post("/v1/predict/beauty", files=upload(PORTRAIT))

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import FacezooError, MissingExtraError
 
@@ -37,14 +37,21 @@ except ImportError as exc:
 if importlib.util.find_spec("python_multipart") is None and importlib.util.find_spec("multipart") is None:
     raise MissingExtraError("python-multipart", "serve", "facezoo serve (reading uploaded photos)")
 
+from PIL import Image
+
 from .. import __version__
-from .._analyze import Analyzer, FaceAnalysis, annotate, runnable_tasks
+from .._analyze import Analyzer, FaceAnalysis, runnable_tasks
+from .._analyze import annotate as draw_faces
 from .._images import decode_image
 from ..errors import ImageTooLargeError, InputError, NotAnImageError, UnknownNameError, unknown_name
+from ..results import FaceResult
 from ._gallery import read_gallery, write_gallery
 from ._pool import Busy, InferencePool, ReadWriteLock, Timeout
 from ._requests import Photo, RequestError, read_photos
 from .settings import ServeSettings
+
+if TYPE_CHECKING:
+    from .._model import FaceModel
 
 logger = logging.getLogger(__name__)
 
@@ -59,12 +66,12 @@ PAGE_HEADERS = {
 }
 
 
-def _caption(task: str, result: Any) -> str:
+def _caption(task: str, result: FaceResult) -> str:
     """A result's label exactly as ``annotate`` draws it (with "(untrained)" for random weights)."""
     return FaceAnalysis(face=result.face, results={task: result}).caption()
 
 
-def _jpeg(picture: Any) -> bytes:
+def _jpeg(picture: Image.Image) -> bytes:
     buffer = io.BytesIO()
     picture.save(buffer, format="JPEG", quality=90)
     return buffer.getvalue()
@@ -77,9 +84,9 @@ def _can(model: Any, *methods: str) -> bool:
 class Service:
     """The loaded models, the inference pool and the gallery file behind one app."""
 
-    def __init__(self, models: Sequence[Any], settings: ServeSettings):
+    def __init__(self, models: Sequence[FaceModel], settings: ServeSettings):
         self.settings = settings
-        self.models: dict[str, Any] = {}
+        self.models: dict[str, FaceModel] = {}
         for model in models:
             task = model.config.task
             if task in self.models:
@@ -91,18 +98,22 @@ class Service:
         self.pool = InferencePool(settings.workers, settings.queue, settings.timeout)
         self.stored = read_gallery(settings.gallery) if settings.gallery else {}
         for model in self.models.values():
-            if _can(model, "enroll", "identify"):
-                model.gallery.update(self.stored.get(model.config.model_id, {}))
+            people = self.stored.get(model.config.model_id, {})
+            if people and _can(model, "enroll", "identify"):
+                if not model.config.trained:
+                    logger.warning("%s is untrained: its random weights differ at every start, so the %d people of %s were enrolled "
+                                   "with other weights and will not be recognised", model.config.model_id, len(people), settings.gallery)
+                model.gallery.update(people)
 
     # -- choosing models ---------------------------------------------------------------------------
-    def find(self, key: str) -> Any:
+    def find(self, key: str) -> FaceModel:
         """The loaded model of task ``key`` (or with model id ``key``)."""
         for task, model in self.models.items():
             if key in (task, model.config.model_id):
                 return model
         raise unknown_name("loaded task", key, self.models, "Start the server with --tasks naming it")
 
-    def choose(self, tasks: str | None) -> list[Any]:
+    def choose(self, tasks: str | None) -> list[FaceModel]:
         """The models of a comma-separated task list; every loaded model when empty."""
         names = [t.strip() for t in (tasks or "").split(",") if t.strip()]
         return [self.find(name) for name in names] if names else list(self.models.values())
@@ -119,13 +130,13 @@ class Service:
                 "or call /v1/predict/{task} for each", "BadRequest",
             ) from None
 
-    def capable(self, key: str | None, methods: tuple[str, ...], what: str) -> Any:
+    def capable(self, key: str | None, methods: tuple[str, ...], what: str) -> FaceModel:
         """The model named ``key`` (default: the first loaded one) that has all ``methods``."""
         able = [m for m in self.models.values() if _can(m, *methods)]
         wanted = " and ".join(f"{m}()" for m in methods)
         if key is None:
             if not able:
-                raise RequestError(404, f"no loaded model can {what} (none has {wanted}); start the server with a model that has", "NotFound")
+                raise RequestError(404, f"no loaded model can {what} (none has {wanted}); start the server with a model that has them", "NotFound")
             return able[0]
         model = self.find(key)
         if model not in able:
@@ -133,14 +144,14 @@ class Service:
             raise RequestError(400, f"model {key!r} cannot {what} (it has no {wanted}); models that can: {others}", "BadRequest")
         return model
 
-    def reading(self, models: Sequence[Any]) -> ExitStack:
+    def reading(self, models: Sequence[FaceModel]) -> ExitStack:
         stack = ExitStack()
         for model in models:
             stack.enter_context(self.locks[model.config.task].reading())
         return stack
 
     # -- work, on the pool's threads ---------------------------------------------------------------
-    def decode(self, photo: Photo) -> Any:
+    def decode(self, photo: Photo) -> Image.Image:
         return decode_image(photo.data, photo.label, max_pixels=self.settings.max_pixels)
 
     def analyze(self, photos: list[Photo], analyzer: Analyzer, annotated: bool) -> dict:
@@ -153,16 +164,16 @@ class Service:
             "image": {"width": image.width, "height": image.height},
         }
         if annotated:
-            out["annotated"] = "data:image/jpeg;base64," + base64.b64encode(_jpeg(annotate(image, faces))).decode("ascii")
+            out["annotated"] = "data:image/jpeg;base64," + base64.b64encode(_jpeg(draw_faces(image, faces))).decode("ascii")
         return out
 
     def annotate(self, photos: list[Photo], analyzer: Analyzer) -> bytes:
         image = self.decode(photos[0])
         with self.reading(analyzer.models):
             faces = analyzer(image)
-        return _jpeg(annotate(image, faces))
+        return _jpeg(draw_faces(image, faces))
 
-    def predict(self, photos: list[Photo], model: Any, detect: bool | None) -> dict:
+    def predict(self, photos: list[Photo], model: FaceModel, detect: bool | None) -> dict:
         image = self.decode(photos[0])
         with self.reading([model]):
             results = model.predict(image, detect=detect)
@@ -172,22 +183,22 @@ class Service:
             "image": {"width": image.width, "height": image.height},
         }
 
-    def verify(self, photos: list[Photo], model: Any) -> dict:
+    def verify(self, photos: list[Photo], model: FaceModel) -> dict:
         a, b = (self.decode(p) for p in photos)
         with self.reading([model]):
             return {"model": model.config.model_id, **model.verify(a, b).to_dict()}
 
-    def identify(self, photos: list[Photo], model: Any, top_k: int) -> dict:
+    def identify(self, photos: list[Photo], model: FaceModel, top_k: int) -> dict:
         image = self.decode(photos[0])
         with self.reading([model]):
             matches = model.identify(image, top_k=top_k)
         return {"model": model.config.model_id, "matches": [[m.to_dict() for m in face] for face in matches]}
 
-    def people(self, model: Any) -> dict:
+    def people(self, model: FaceModel) -> dict:
         with self.reading([model]):
             return {"model": model.config.model_id, "people": {name: len(v) for name, v in model.gallery.items()}}
 
-    def enroll(self, photos: list[Photo], model: Any, name: str) -> dict:
+    def enroll(self, photos: list[Photo], model: FaceModel, name: str) -> dict:
         images = [self.decode(p) for p in photos]
         with self.locks[model.config.task].writing():
             before = model.gallery.get(name)
@@ -196,7 +207,7 @@ class Service:
             return {"model": model.config.model_id, "name": name, "embeddings": len(model.gallery[name]),
                     "people": {n: len(v) for n, v in model.gallery.items()}}
 
-    def forget(self, model: Any, name: str) -> dict:
+    def forget(self, model: FaceModel, name: str) -> dict:
         with self.locks[model.config.task].writing():
             if name not in model.gallery:
                 raise unknown_name("enrolled person", name, model.gallery)
@@ -204,7 +215,7 @@ class Service:
             self._save(model, name, before)
             return {"model": model.config.model_id, "people": {n: len(v) for n, v in model.gallery.items()}}
 
-    def _save(self, model: Any, name: str, before: Any) -> None:
+    def _save(self, model: FaceModel, name: str, before: Any) -> None:
         """Write the gallery file (when there is one); undo the change to ``name`` if that fails."""
         path = self.settings.gallery
         if path is None:
@@ -231,7 +242,7 @@ class Service:
         async with self.pool.admit() as ticket:
             return await ticket.run(work, *args)
 
-    def describe(self, model: Any) -> dict:
+    def describe(self, model: FaceModel) -> dict:
         config = model.config
         return {
             "task": config.task,
@@ -271,7 +282,7 @@ def _error(status: int, error: str, detail: str, headers: dict | None = None) ->
     return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
 
 
-def _load(tasks: Sequence[str] | None, models: Sequence[Any] | None, load_options: dict) -> list[Any]:
+def _load(tasks: Sequence[str] | None, models: Sequence[FaceModel] | None, load_options: dict) -> list[FaceModel]:
     from .._factory import load
 
     if isinstance(tasks, str):
@@ -289,7 +300,7 @@ def _load(tasks: Sequence[str] | None, models: Sequence[Any] | None, load_option
     return loaded
 
 
-def create_app(tasks: Sequence[str] | None = None, *, models: Sequence[Any] | None = None, settings: ServeSettings | None = None, **load_options: Any) -> FastAPI:
+def create_app(tasks: Sequence[str] | None = None, *, models: Sequence[FaceModel] | None = None, settings: ServeSettings | None = None, **load_options: Any) -> FastAPI:
     """The web app serving ``tasks`` (anything :func:`facezoo.load` takes) and/or models already built.
 
     Models load once, here. With neither, every task whose pretrained model loads offline is
@@ -350,7 +361,7 @@ def create_app(tasks: Sequence[str] | None = None, *, models: Sequence[Any] | No
 
     @app.exception_handler(Exception)
     async def crash(_: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unexpected error", exc_info=exc)
+        # Starlette re-raises the exception after this answer, so the server's log gets its traceback.
         return _error(500, "InternalError", "the server failed on this request; its log says why")
 
     bearer = HTTPBearer(auto_error=False, description="the server's token, when it was started with one")
@@ -429,7 +440,7 @@ def create_app(tasks: Sequence[str] | None = None, *, models: Sequence[Any] | No
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
-def serve(tasks: Sequence[str] | None = None, *, models: Sequence[Any] | None = None, host: str = "127.0.0.1", port: int = 8000,
+def serve(tasks: Sequence[str] | None = None, *, models: Sequence[FaceModel] | None = None, host: str = "127.0.0.1", port: int = 8000,
           settings: ServeSettings | None = None, log_level: str = "info", **load_options: Any) -> None:
     """Load the models, then serve them with uvicorn until interrupted (what ``facezoo serve`` runs).
 

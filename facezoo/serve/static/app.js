@@ -46,10 +46,11 @@ async function loadModels() {
     state.limits = info.limits;
     const fieldset = document.getElementById("tasks");
     fieldset.querySelectorAll("label").forEach((label) => label.remove());
+    const detector = info.models.length ? info.models[0].detector : null;
     for (const model of info.models) {
-      const label = element("label", { title: model.model });
+      const label = element("label", { title: model.model + " (faces found by " + model.detector + ")" });
       const box = element("input", { type: "checkbox", name: "task", value: model.task });
-      box.checked = true;
+      box.checked = model.detector === detector; // one analysis runs one detector
       label.append(box, " " + model.task);
       fieldset.append(label);
     }
