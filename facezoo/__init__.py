@@ -22,8 +22,10 @@ from .errors import (  # noqa: E402
     DatasetError,
     FacezooError,
     HubError,
+    ImageTooLargeError,
     InputError,
     MissingExtraError,
+    NotAnImageError,
     PluginError,
     UnknownNameError,
     WeightsError,
@@ -65,7 +67,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "CommandSpec", "DatasetError", "DatasetSpec", "TeacherSpec", "DetectorSpec", "Face", "FaceCrop", "FaceModel", "FaceResult", "FaceTransform",
-    "FacezooError", "HubError", "InputError", "MissingExtraError", "ModelConfig", "PluginError", "PluginInfo",
+    "FacezooError", "HubError", "ImageTooLargeError", "InputError", "NotAnImageError", "MissingExtraError", "ModelConfig", "PluginError", "PluginInfo",
     "Preprocess", "PretrainedSpec", "TaskSpec", "UnknownNameError", "WeightsError", "__version__", "hookimpl",
     "list_models", "list_plugins", "list_tasks", "load", "new_config", "push_directory", "export",
     "register_plugin", "unregister_plugin", "train", "evaluate", "EvalReport", "analyze", "annotate", "FaceAnalysis",

@@ -8,6 +8,7 @@ grayscale images become RGB.
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import InputError
+from .errors import ImageTooLargeError, InputError, NotAnImageError
 
 MIN_SIDE = 16
 
@@ -34,17 +35,29 @@ def _from_path(path: Path, name: str) -> Image.Image:
         raise InputError(f"{name}: no such file. Check the path.")
     if path.is_dir():
         raise InputError(f"{name}: is a directory, not an image file. Pass the image files inside it.")
+    return _open(path, name)
+
+
+def _open(file: Any, name: str, max_pixels: int | None = None) -> Image.Image:
+    """Decode an image file (a path or a binary file object); more than ``max_pixels`` is refused
+    from the header, before any pixel is decoded."""
     try:
-        with Image.open(path) as img:
+        with Image.open(file) as img:
+            if max_pixels is not None and img.width * img.height > max_pixels:
+                raise ImageTooLargeError(
+                    f"{name}: {img.width}×{img.height} px ({img.width * img.height / 1e6:.1f} megapixels) is over the limit of "
+                    f"{max_pixels / 1e6:.1f} megapixels (a guard against decompression bombs). Downscale it first."
+                )
             _warn_if_animated(img, name)
             img.load()
             return ImageOps.exif_transpose(img)
+    except InputError:
+        raise
     except UnidentifiedImageError:
-        raise InputError(f"{name}: not an image Pillow can read (JPEG, PNG, WebP, BMP, TIFF, ...).") from None
+        raise NotAnImageError(f"{name}: not an image Pillow can read (JPEG, PNG, WebP, BMP, TIFF, ...).") from None
     except Image.DecompressionBombError as exc:
-        raise InputError(
-            f"{name}: {exc}. If you trust the file, raise PIL.Image.MAX_IMAGE_PIXELS or downscale it first."
-        ) from None
+        fix = "Downscale it first." if max_pixels is not None else "If you trust the file, raise PIL.Image.MAX_IMAGE_PIXELS or downscale it first."
+        raise ImageTooLargeError(f"{name}: {exc}. {fix}") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(f"{name}: the image is corrupt or truncated ({exc}). Re-export or re-download it.") from None
 
@@ -169,12 +182,30 @@ def load_image(source: Any, index: int | None = None) -> Image.Image:
             f"{name}: unsupported type {type(source).__name__}; pass a file path, PIL image, "
             "uint8 numpy array (height×width×3 RGB) or torch tensor (channels×height×width)."
         )
+    return _usable(img, name)
+
+
+def _usable(img: Image.Image, name: str) -> Image.Image:
     img = _to_rgb(img, name)
     if min(img.size) < MIN_SIDE:
         raise InputError(
             f"{name}: image is {img.size[0]}×{img.size[1]} px; facezoo needs at least {MIN_SIDE} px on each side."
         )
     return img
+
+
+def decode_image(data: bytes, name: str = "image bytes", *, max_pixels: int | None = None) -> Image.Image:
+    """Decode an encoded image (JPEG, PNG, ... bytes, e.g. an upload) in memory to RGB, as :func:`load_image` does a file.
+
+    Errors name the input as ``name``: :class:`NotAnImageError` for bytes no decoder knows,
+    :class:`ImageTooLargeError` above ``max_pixels`` (checked from the header, before decoding)
+    or Pillow's decompression-bomb limit, :class:`InputError` for corrupt, truncated or tiny images.
+
+    Example:
+        >>> decode_image(Path("tests/assets/portrait.jpg").read_bytes(), "upload 'image'").mode
+        'RGB'
+    """
+    return _usable(_open(io.BytesIO(data), name, max_pixels), name)
 
 
 def as_batch(inputs: Any) -> tuple[list[Any], bool]:

@@ -7,6 +7,7 @@
     facezoo train TASK --dataset D --output DIR [--teacher T] [--extra-data D:S ...] ...
     facezoo export RUN_DIR TARGET_DIR [--no-half] [--check D:S[@TEACHER] ...]
     facezoo eval MODEL --dataset D [--split S] [--limit N] [--no-detect] [--json]
+    facezoo serve [--tasks T,...] [--untrained] [--host H] [--port P] [--token T] [--gallery FILE] ...
 """
 
 from __future__ import annotations
@@ -121,14 +122,13 @@ def _save_picture(picture, path: str) -> None:
 def _cmd_info(args: argparse.Namespace) -> int:
     import facezoo
 
-    model = facezoo.load(args.model)
+    model = facezoo.load(args.model, runtime="torch")
     config = model.config.to_dict()
-    params = sum(p.numel() for p in model.network.parameters()) if model.runtime == "torch" else None
+    params = sum(p.numel() for p in model.network.parameters())
     if args.json:
         _print_json({"config": config, "parameters": params})
         return 0
-    size = f", {params / 1e6:.2f} M parameters" if params is not None else f", runtime {model.runtime}"
-    print(f"{model.config.model_id}  ({'trained' if model.config.trained else 'UNTRAINED'}{size})")
+    print(f"{model.config.model_id}  ({'trained' if model.config.trained else 'UNTRAINED'}, {params / 1e6:.2f} M parameters)")
     for key in ("task", "backbone", "head", "labels", "preprocess", "license", "datasets", "teachers", "metrics", "facezoo_version"):
         print(f"  {key}: {config[key]}")
     return 0
@@ -198,7 +198,63 @@ def _add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quantize", choices=("int8",), help="the model's int8 version (ONNX Runtime), where it ships one")
 
 
-CORE_COMMANDS = ("list", "predict", "info", "push", "train", "export", "eval")
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import TOKEN_VARIABLE, ServeSettings, serve
+
+    settings = ServeSettings(
+        workers=args.workers,
+        queue=args.queue,
+        timeout=args.timeout,
+        max_upload_bytes=round(args.max_upload_mb * 2**20),
+        max_pixels=round(args.max_megapixels * 1e6),
+        token=args.token or os.environ.get(TOKEN_VARIABLE) or None,
+        cors_origins=tuple(args.cors_origin or ()),
+        gallery=args.gallery,
+    )
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
+    options: dict[str, Any] = {"backbone": args.backbone, "device": args.device}
+    if args.untrained:
+        from ._factory import list_tasks
+
+        options["pretrained"] = False
+        tasks = tasks or list_tasks()
+    if args.runtime:
+        options["runtime"] = args.runtime
+    serve(tasks, host=args.host, port=args.port, settings=settings, log_level="info", **options)
+    return 0
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0 to 65535, got {value}")
+    return value
+
+
+def _positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _whole(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+CORE_COMMANDS = ("list", "predict", "info", "push", "train", "export", "eval", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -269,6 +325,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_runtime_arguments(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("serve", help="serve models over HTTP: a JSON API and a web page (pip install 'facezoo[serve]')")
+    p.add_argument("--tasks", help="comma-separated tasks, model ids, hf-hub:org/name[@rev] or model directories "
+                   "(default: every task whose pretrained model loads offline; with --untrained, every task)")
+    p.add_argument("--backbone", help="timm backbone name (with --untrained)")
+    p.add_argument("--untrained", action="store_true", help="serve untrained models (random weights): to try the server")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 or mps (default: cpu)")
+    p.add_argument("--runtime", help="inference runtime handed to facezoo.load (for example onnxruntime, where facezoo supports it)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=_port, default=8000)
+    p.add_argument("--workers", type=_positive, default=1, help="inference threads (default: 1)")
+    p.add_argument("--queue", type=_whole, default=4, help="requests that may wait for a worker; more are answered 503 (default: 4)")
+    p.add_argument("--timeout", type=_positive_number, default=30.0, help="seconds per request before a 504 (default: 30)")
+    p.add_argument("--max-upload-mb", type=_positive_number, default=20.0, help="largest request body in MiB; larger is a 413 (default: 20)")
+    p.add_argument("--max-megapixels", type=_positive_number, default=40.0, help="largest photo in megapixels; larger is a 413 (default: 40)")
+    p.add_argument("--token", help="require 'Authorization: Bearer TOKEN' on /v1 (better: set FACEZOO_SERVE_TOKEN, which ps cannot show)")
+    p.add_argument("--cors-origin", action="append", metavar="ORIGIN", help="a web origin allowed to call the API from a browser (repeatable; default: none)")
+    p.add_argument("--gallery", metavar="FILE", help="JSON file keeping enrolled people across restarts (default: in memory only)")
+    p.set_defaults(func=_cmd_serve)
 
     registry = _plugins.registry()
     for name in registry.names("command"):

@@ -22,6 +22,14 @@ class InputError(FacezooError, ValueError):
     """An image or tensor handed to facezoo that it cannot use."""
 
 
+class NotAnImageError(InputError):
+    """Bytes or a file that no image decoder recognises (a server answers 415 Unsupported Media Type)."""
+
+
+class ImageTooLargeError(InputError):
+    """An image with more pixels than allowed: the guard against decompression bombs (a server answers 413)."""
+
+
 class WeightsError(FacezooError):
     """Missing, mismatched or unsafe model weights."""
 

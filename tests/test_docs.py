@@ -35,9 +35,11 @@ def test_plugin_guide_quotes_the_example_plugin_verbatim(path, excerpt):
     assert excerpt in (PLUGIN / path).read_text(), f"docs/plugins.md quotes {path} but the file says otherwise"
 
 
-@pytest.mark.parametrize("doc", ["plugins.md", "usage.md"])
+@pytest.mark.parametrize("doc", ["plugins.md", "usage.md", "serve.md"])
 def test_python_examples_run(doc, tmp_path, monkeypatch, hub_url):
     """Run a page's Python blocks in order, in one namespace, in a folder with the photos they name."""
+    if doc == "serve.md":
+        pytest.importorskip("fastapi", reason="docs/serve.md needs the serve extra: pip install -e '.[serve,test]'")
     for name, source in (("photo", "portrait"), ("photo2", "portrait_same_person"), ("other", "portrait_other_person"), ("group", "group")):
         shutil.copy(ASSETS / f"{source}.jpg", tmp_path / f"{name}.jpg")
     monkeypatch.chdir(tmp_path)

@@ -10,7 +10,7 @@ from conftest import FACES
 from PIL import Image
 
 import facezoo
-from facezoo._images import load_image
+from facezoo._images import decode_image, load_image
 
 UPRIGHT = Image.open(FACES[0]).convert("RGB")  # 240×300
 GRAY = UPRIGHT.convert("L")
@@ -180,3 +180,38 @@ def test_very_large_image(model, tmp_path):
     small = np.asarray(predict(model, large.resize((width, height), Image.Resampling.BILINEAR))[0]["points"])
     # Pixel centres sit at integer coordinates: a point maps as (p + 0.5) * scale - 0.5.
     assert np.allclose((small + 0.5) * [4000 / width, 3000 / height] - 0.5, points, atol=0.05), "points are in the large image's pixels"
+
+
+def test_decode_image_reads_bytes_as_load_image_reads_the_file():
+    assert np.array_equal(np.asarray(decode_image(FACES[0].read_bytes())), np.asarray(load_image(FACES[0])))
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A small PNG whose header claims ``width``×``height`` pixels (what a decompression bomb looks like)."""
+    import io
+    import struct
+    import zlib
+
+    buffer = io.BytesIO()
+    Image.new("L", (16, 16)).save(buffer, format="PNG")
+    data = bytearray(buffer.getvalue())
+    ihdr = struct.pack(">II", width, height) + bytes(data[24:29])
+    data[16:33] = ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("data", "error", "message"),
+    [
+        (b"these are notes, not a JPEG", facezoo.NotAnImageError, r"upload: not an image Pillow can read"),
+        (FACES[0].read_bytes()[:7000], facezoo.InputError, r"upload: the image is corrupt or truncated"),
+        (_png_claiming(8000, 6000), facezoo.ImageTooLargeError, r"upload: 8000×6000 px \(48\.0 megapixels\) is over the limit of 40\.0"),
+        (_png_claiming(30000, 30000), facezoo.ImageTooLargeError, r"upload: Image size \(900000000 pixels\) exceeds limit .*Downscale it first"),
+    ],
+    ids=["not an image", "truncated", "over max_pixels", "decompression bomb"],
+)
+def test_decode_image_errors_name_the_input(data, error, message):
+    with pytest.raises(error, match=message) as info:
+        decode_image(data, "upload", max_pixels=40_000_000)
+    error = info.value
+    assert error.__cause__ is None and (error.__context__ is None or error.__suppress_context__), "a PIL traceback leaked"

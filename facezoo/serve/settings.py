@@ -1,0 +1,72 @@
+"""The limits and switches of a facezoo server (no web framework is imported here)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from ..errors import FacezooError
+
+#: Environment variable read for the bearer token when none is given on the command line.
+TOKEN_VARIABLE = "FACEZOO_SERVE_TOKEN"
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """How much a server accepts and who may call it.
+
+    ``workers`` inference threads run requests; up to ``queue`` more wait for one, and a request
+    beyond that is answered 503 at once (with Retry-After). A request whose photo reading and
+    inference take longer than ``timeout`` seconds is answered 504. A request body over
+    ``max_upload_bytes`` is answered 413, and so is a photo of more than ``max_pixels`` pixels
+    (checked from its header, before decoding). With ``token``, every ``/v1`` call needs
+    ``Authorization: Bearer <token>`` (else 401). ``cors_origins`` are the web origins allowed to
+    call the API from a browser (none by default). ``gallery`` is a JSON file that keeps enrolled
+    people across restarts (in memory only when ``None``).
+
+    Example:
+        >>> ServeSettings(workers=2, queue=4).capacity
+        6
+    """
+
+    workers: int = 1
+    queue: int = 4
+    timeout: float = 30.0
+    max_upload_bytes: int = 20 * 2**20
+    max_pixels: int = 40_000_000
+    token: str | None = None
+    cors_origins: tuple[str, ...] = ()
+    gallery: Path | None = None
+
+    def __post_init__(self) -> None:
+        def whole(name: str, low: int) -> None:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise FacezooError(f"serve setting {name} must be a whole number of at least {low}, got {value!r}")
+
+        whole("workers", 1)
+        whole("queue", 0)
+        whole("max_upload_bytes", 1024)
+        whole("max_pixels", 256)
+        if isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float)) or not math.isfinite(self.timeout) or self.timeout <= 0:
+            raise FacezooError(f"serve setting timeout must be a positive number of seconds, got {self.timeout!r}")
+        if Image.MAX_IMAGE_PIXELS is not None and self.max_pixels > Image.MAX_IMAGE_PIXELS:
+            raise FacezooError(
+                f"serve setting max_pixels={self.max_pixels} is above Pillow's decompression-bomb limit "
+                f"PIL.Image.MAX_IMAGE_PIXELS={Image.MAX_IMAGE_PIXELS}; lower it, or raise that limit first"
+            )
+        if self.token is not None and (not isinstance(self.token, str) or len(self.token) < 8 or self.token != self.token.strip()):
+            raise FacezooError("the serve token must be a string of at least 8 characters without surrounding spaces")
+        if isinstance(self.cors_origins, str):
+            object.__setattr__(self, "cors_origins", (self.cors_origins,))
+        object.__setattr__(self, "cors_origins", tuple(self.cors_origins))
+        if self.gallery is not None:
+            object.__setattr__(self, "gallery", Path(self.gallery))
+
+    @property
+    def capacity(self) -> int:
+        """Requests in the server at once: running plus waiting."""
+        return self.workers + self.queue
