@@ -96,6 +96,13 @@ def test_healthz_readyz_and_models(client, models):
     assert listed["limits"]["max_upload_bytes"] == ServeSettings().max_upload_bytes and listed["auth"] is False
 
 
+def test_openapi_page_works_offline(client):
+    page = client.get("/docs")
+    assert page.status_code == 200 and "/swagger/swagger-ui-bundle.js" in page.text and "cdn" not in page.text.lower()
+    assert client.get("/swagger/swagger-ui-bundle.js").status_code == 200
+    assert "/v1/analyze" in client.get("/openapi.json").json()["paths"]
+
+
 def test_analyze_answers_what_the_python_api_answers(client, models):
     response = client.post("/v1/analyze", files=upload(GROUP))
     assert response.status_code == 200, response.text

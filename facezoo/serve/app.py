@@ -325,6 +325,8 @@ def create_app(tasks: Sequence[str] | None = None, *, models: Sequence[FaceModel
         description="Face analysis: detect faces, then run each loaded task's model on them. "
         "Photos are sent as multipart uploads or base64 in JSON. The web page is at /.",
         lifespan=lifespan,
+        docs_url=None,  # served below from local files: FastAPI's default pulls Swagger UI from a CDN
+        redoc_url=None,
     )
     app.state.service = service
     if settings.cors_origins:
@@ -433,8 +435,27 @@ def create_app(tasks: Sequence[str] | None = None, *, models: Sequence[FaceModel
     async def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
 
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Response:
+        from fastapi.openapi.docs import get_swagger_ui_html
+
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url, title="facezoo API", swagger_js_url="/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/swagger/swagger-ui.css", swagger_favicon_url="/swagger/favicon-32x32.png",
+        )
+
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/swagger", StaticFiles(directory=_swagger_ui()), name="swagger")
     return app
+
+
+def _swagger_ui() -> str:
+    """Swagger UI's files from the swagger-ui-bundle package (part of the serve extra): /docs works offline."""
+    try:
+        import swagger_ui_bundle
+    except ImportError:
+        raise MissingExtraError("swagger-ui-bundle", "serve", "the offline API page at /docs") from None
+    return swagger_ui_bundle.swagger_ui_path
 
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
