@@ -56,10 +56,22 @@ class Verification:
         return {"same": self.same, "similarity": self.similarity, "threshold": self.threshold}
 
 
-def build_head(num_features: int, embedding_dim: int = 128, dropout: float = 0.0, **_):
+def build_head(num_features: int, embedding_dim: int = 128, dropout: float = 0.0, target_spread: dict | None = None, **_):
     from .head import EmbeddingHead
 
-    return EmbeddingHead(num_features, embedding_dim, dropout)
+    return EmbeddingHead(num_features, embedding_dim, dropout, target_spread)
+
+
+def fit_head(head: dict, targets) -> dict:
+    """Learning from a teacher's embeddings: record their per-dimension mean and spread, where the
+    head's batch norm starts (see :class:`facezoo_identity.head.EmbeddingHead`)."""
+    import numpy as np
+
+    targets = np.asarray(targets)
+    if not np.issubdtype(targets.dtype, np.floating) or targets.ndim != 2:
+        return head
+    unit = targets / np.linalg.norm(targets, axis=1, keepdims=True)
+    return {**head, "target_spread": {"mean": [round(float(v), 5) for v in unit.mean(0)], "std": [round(float(v), 5) for v in unit.std(0)]}}
 
 
 def build_loss(num_classes: int | None = None, embedding_dim: int = 128, loss: str = "arcface", margin: float = 0.3, scale: float = 32.0, relational: float = 1.0, **_):
@@ -232,6 +244,7 @@ def facezoo_register_tasks(register):
             metrics=metrics,
             decode=decode,
             calibrate=calibrate,
+            fit_head=fit_head,
             preprocess=Preprocess(input_size=(112, 112), crop="align", scale=0.75),
             head={"embedding_dim": 128, "dropout": 0.0, "loss": "arcface", "margin": 0.3, "scale": 32.0, "relational": 1.0, "threshold": 0.5},
             monitor=("cosine_to_teacher", "max"),
