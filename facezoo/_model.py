@@ -146,6 +146,20 @@ class FaceModel:
             raise FacezooError(f"{self.config.model_id} was loaded for ONNX Runtime; load it with runtime='torch' to save its weights")
         return write_model_dir(directory, self.config, self.network.state_dict(), card if card is not None else model_card(self.config))
 
+    def export_onnx(self, path: str | Path, *, check_faces: Any = None) -> Path:
+        """Export the network to ONNX (opset 18, dynamic batch) at ``path``, atomically; with
+        ``check_faces`` (uint8 ``N×H×W×3`` framed faces) its outputs are checked against torch's.
+
+        Example:
+            >>> model.export_onnx("beauty.onnx")  # doctest: +SKIP
+            PosixPath('beauty.onnx')
+        """
+        from ._onnx import export_network
+
+        if self.runtime != "torch":
+            raise FacezooError(f"{self.config.model_id} already runs on ONNX ({self.network.path}); load it with runtime='torch' to export it")
+        return export_network(self, path, check_faces=check_faces)
+
     def push_to_hub(self, repo_id: str, **kwargs: Any) -> str:
         """Upload to the Hugging Face Hub; returns the commit sha. See :func:`facezoo.push_directory`.
 

@@ -218,3 +218,30 @@ def quantize_int8(model, source: Path, target: Path, calibration_faces) -> Path:
         )
         os.replace(quantized, target)
     return target
+
+
+def export_model_dir(source, target: str | Path, *, quantize: str | None = None, calibration=None, check_faces=None) -> Path:
+    """A copy of model ``source`` (anything ``facezoo.load`` takes) in ``target`` with its
+    ``model.onnx`` (checked against torch on ``check_faces`` when given) and, with
+    ``quantize="int8"``, ``model.int8.onnx`` calibrated on ``calibration`` (uint8 framed faces)."""
+    import shutil
+
+    from ._factory import load
+    from ._model_dir import MODEL_FILES
+    from .errors import FacezooError
+
+    model = load(source, runtime="torch")
+    target = Path(target)
+    model.save_pretrained(target)
+    source_dir = Path(str(source)) if Path(str(source)).is_dir() else None
+    if source_dir is not None and (source_dir / "README.md").exists():
+        shutil.copyfile(source_dir / "README.md", target / MODEL_FILES[2])
+    digest = weights_digest(target)
+    path = export_network(model, target / ONNX_NAME, check_faces=check_faces)
+    write_stamp(path, digest, quantize=None)
+    if quantize == "int8":
+        if calibration is None:
+            raise FacezooError("int8 quantisation needs calibration faces: give --calibration DATASET:SPLIT[:N] (training faces, not test ones)")
+        int8 = quantize_int8(model, path, target / INT8_NAME, calibration)
+        write_stamp(int8, digest, quantize="int8")
+    return target

@@ -158,10 +158,35 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from .training import export
 
+    if not (Path(args.run) / "training" / "settings.json").exists():
+        return _export_model(args)
     target = export(args.run, args.target, half=args.half, data_root=args.data, checks=tuple(args.check or ()), onnx=args.format == "onnx", quantize=args.quantize)
     print(f"shipped model written to {target}")
+    return 0
+
+
+def _export_model(args: argparse.Namespace) -> int:
+    """``facezoo export MODEL DIR --format onnx``: a model that is not a training run."""
+    from ._onnx import export_model_dir
+
+    if args.format != "onnx":
+        raise FacezooError(f"{args.run} is not a training run (no training/settings.json): export a model with --format onnx")
+    calibration = check = None
+    if args.calibration or args.check_faces:
+        import facezoo
+        from .data.arrays import face_arrays
+        from .training.data import Source
+
+        transform = facezoo.load(args.run, runtime="torch").transform
+        frame = lambda text: face_arrays(Source.parse(text).load(args.data), transform, progress=False).images  # noqa: E731
+        calibration = frame(args.calibration) if args.calibration else None
+        check = frame(args.check_faces) if args.check_faces else None
+    target = export_model_dir(args.run, args.target, quantize=args.quantize, calibration=calibration, check_faces=check)
+    print(f"model with its ONNX export written to {target}")
     return 0
 
 
@@ -305,13 +330,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("export", help="write a trained run as it ships (float16), measured for its card")
-    p.add_argument("run", help="output directory of facezoo train")
+    p.add_argument("run", help="output directory of facezoo train, or (with --format onnx) any model")
     p.add_argument("target", help="model directory to write")
     p.add_argument("--data", help="data root (default: $FACEZOO_DATA)")
     p.add_argument("--no-half", dest="half", action="store_false", help="keep float32 weights")
     p.add_argument("--check", nargs="+", metavar="DATASET:SPLIT[@TEACHER]", help="more evaluations for the card")
     p.add_argument("--format", choices=("safetensors", "onnx"), default="safetensors", help="onnx: also model.onnx, checked and measured")
     p.add_argument("--quantize", choices=("int8",), help="with --format onnx: also a static int8 model, shipped only if accurate enough")
+    p.add_argument("--calibration", metavar="DATASET:SPLIT[:N]", help="int8 calibration faces when exporting a model that is not a run")
+    p.add_argument("--check-faces", metavar="DATASET:SPLIT[:N]", help="faces to check the ONNX export on, for a model that is not a run")
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("eval", help="evaluate a model on a dataset split, on the path predict takes")

@@ -122,3 +122,15 @@ def test_static_int8_quantisation_stays_close(tmp_path):
     a, b = model.network.run(faces), quantised.network.run(faces)
     assert np.abs(a - b).max() < 0.1 * max(1.0, np.abs(a).max()), "int8 outputs stay near the float ones"
     assert json.loads(int8.with_name("model.int8.onnx.json").read_text())["quantize"] == "int8"
+
+
+def test_cli_exports_any_model_with_its_onnx_file(tmp_path, capsys):
+    from facezoo.cli import main
+
+    facezoo.load("beauty", "test_resnet", pretrained=False).save_pretrained(tmp_path / "model")
+    assert main(["export", str(tmp_path / "model"), str(tmp_path / "exported"), "--format", "onnx"]) == 0
+    assert sorted(p.name for p in (tmp_path / "exported").iterdir()) == ["README.md", "config.json", "model.onnx", "model.onnx.json", "model.safetensors"]
+    exported = facezoo.load(tmp_path / "exported", runtime="onnx")
+    assert exported.network.path == tmp_path / "exported" / "model.onnx"
+    assert main(["export", str(tmp_path / "model"), str(tmp_path / "other"), "--format", "onnx", "--quantize", "int8"]) == 2
+    assert "needs calibration faces" in capsys.readouterr().err
