@@ -216,9 +216,17 @@ def export(
         "split": settings.test_split,
         "protocol": headline.protocol,
         "count": headline.count,
+        "detected": headline.extra.get("detected"),
         "smoke": {"limit": smoke_limit, "metrics": {k: round(v, 6) for k, v in smoke.metrics.items()}},
         "checks": {f"{r.dataset}/{r.split}: {r.protocol}": {k: round(v, 4) for k, v in r.metrics.items()} for r in reports[1:]},
     }
+    if "side_by_side" in headline.extra:
+        side = headline.extra["side_by_side"]
+        evaluation["teacher"] = {
+            "faces": side["faces"],
+            "student": {k: round(v, 4) for k, v in side["student"].items()},
+            "teacher": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in side["teacher"].items()},
+        }
     target = Path(target_dir)
     model.config = model.config.replace(metrics={k: round(v, 4) for k, v in headline.metrics.items()}, evaluation=evaluation)
     write_model_dir(target, model.config, model.network.state_dict(), "", half=half)
