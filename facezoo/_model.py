@@ -46,6 +46,7 @@ class FaceModel:
                 f"{config.model_id}: config.json lists {len(config.labels)} labels {list(config.labels)}; task {config.task!r} "
                 f"needs {len(self.task.labels)} (e.g. {list(self.task.labels)})"
             )
+        _check_head(config, self.task)
         self.transform = FaceTransform(config.preprocess)
         if network is None:
             from ._network import FaceNetwork
@@ -174,6 +175,20 @@ class FaceModel:
         with tempfile.TemporaryDirectory() as tmp:
             self.save_pretrained(tmp)
             return push_directory(tmp, repo_id, **kwargs)
+
+
+def _check_head(config: ModelConfig, task) -> None:
+    """Head arguments must have the type of the task's defaults (a hand-edited "101" for 101 is an error)."""
+    for name, default in task.head.items():
+        if name not in config.head or default is None:
+            continue
+        value = config.head[name]
+        expected = (int, float) if isinstance(default, float) else type(default)
+        if isinstance(value, bool) != isinstance(default, bool) or not isinstance(value, expected):
+            raise WeightsError(
+                f"{config.model_id}: head argument {name!r} is {value!r} ({type(value).__name__}); task {config.task!r} "
+                f"expects {type(default).__name__} (like {default!r}). Was config.json edited?"
+            )
 
 
 def check_finite(outputs: np.ndarray, model_id: str) -> None:

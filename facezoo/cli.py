@@ -190,16 +190,6 @@ def _export_model(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def _cmd_eval(args: argparse.Namespace) -> int:
     import facezoo
 
@@ -249,34 +239,23 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is 0 to 65535, got {value}")
-    return value
+def _number(kind: type, low: float, high: float | None = None, *, above: bool = False):
+    """An argparse type: ``kind`` (int or float) of at least ``low`` (above it with ``above``) and at most ``high``."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole number' if kind is int else 'a number'}") from None
+        if (value <= low if above else value < low) or (high is not None and value > high) or value != value or value == float("inf"):
+            bounds = f"{'above' if above else 'at least'} {low:g}" + (f" and at most {high:g}" if high is not None else "")
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {text}")
+        return value
+
+    return parse
 
 
-def _positive_number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def _whole(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
+_positive = _number(int, 1)
 
 
 CORE_COMMANDS = ("list", "predict", "info", "push", "train", "export", "eval", "serve")
@@ -361,12 +340,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu, cuda, cuda:1 or mps (default: cpu)")
     p.add_argument("--runtime", help="inference runtime handed to facezoo.load (for example onnxruntime, where facezoo supports it)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
-    p.add_argument("--port", type=_port, default=8000)
+    p.add_argument("--port", type=_number(int, 0, 65535), default=8000)
     p.add_argument("--workers", type=_positive, default=1, help="inference threads (default: 1)")
-    p.add_argument("--queue", type=_whole, default=4, help="requests that may wait for a worker; more are answered 503 (default: 4)")
-    p.add_argument("--timeout", type=_positive_number, default=30.0, help="seconds per request before a 504 (default: 30)")
-    p.add_argument("--max-upload-mb", type=_positive_number, default=20.0, help="largest request body in MiB; larger is a 413 (default: 20)")
-    p.add_argument("--max-megapixels", type=_positive_number, default=40.0, help="largest photo in megapixels; larger is a 413 (default: 40)")
+    p.add_argument("--queue", type=_number(int, 0), default=4, help="requests that may wait for a worker; more are answered 503 (default: 4)")
+    p.add_argument("--timeout", type=_number(float, 0, above=True), default=30.0, help="seconds per request before a 504 (default: 30)")
+    p.add_argument("--max-upload-mb", type=_number(float, 0, above=True), default=20.0, help="largest request body in MiB; larger is a 413 (default: 20)")
+    p.add_argument("--max-megapixels", type=_number(float, 0, above=True), default=40.0, help="largest photo in megapixels; larger is a 413 (default: 40)")
     p.add_argument("--token", help="require 'Authorization: Bearer TOKEN' on /v1 (better: set FACEZOO_SERVE_TOKEN, which ps cannot show)")
     p.add_argument("--cors-origin", action="append", metavar="ORIGIN", help="a web origin allowed to call the API from a browser (repeatable; default: none)")
     p.add_argument("--gallery", metavar="FILE", help="JSON file keeping enrolled people across restarts (default: in memory only)")

@@ -36,7 +36,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if "huggingface_hub" in sys.modules:
         raise pytest.UsageError("huggingface_hub was imported before tests/conftest.py could point it at a test Hub")
     root = Path(tempfile.mkdtemp(prefix="facezoo-tests-"))
-    os.environ.update(HF_HUB_CACHE=str(root / "hf-cache"), HF_HUB_DISABLE_TELEMETRY="1")
+    # Detections, framed faces, ONNX exports: never the user's cache, and CI starts from nothing.
+    os.environ.update(HF_HUB_CACHE=str(root / "hf-cache"), HF_HUB_DISABLE_TELEMETRY="1", FACEZOO_CACHE=str(root / "facezoo-cache"))
     os.environ.pop("HF_HUB_OFFLINE", None)
     config._facezoo_tmp = root
     config._minihub = None
@@ -94,3 +95,19 @@ def synthetic_targets(task: str, labels: tuple[str, ...], n: int):
     if not labels:
         pytest.fail(f"task {task!r} has no labels and no synthetic target is defined for it in conftest.py")
     return torch.arange(n) % len(labels), {}
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A small PNG whose header claims ``width``×``height`` pixels: a decompression bomb's shape."""
+    import io
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", (16, 16)).save(buffer, format="PNG")
+    data = bytearray(buffer.getvalue())
+    ihdr = struct.pack(">II", width, height) + bytes(data[24:29])
+    data[16:33] = ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    return bytes(data)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import FACES
+from conftest import FACES, png_claiming
 from PIL import Image
 
 import facezoo
@@ -186,27 +186,13 @@ def test_decode_image_reads_bytes_as_load_image_reads_the_file():
     assert np.array_equal(np.asarray(decode_image(FACES[0].read_bytes())), np.asarray(load_image(FACES[0])))
 
 
-def _png_claiming(width: int, height: int) -> bytes:
-    """A small PNG whose header claims ``width``×``height`` pixels (what a decompression bomb looks like)."""
-    import io
-    import struct
-    import zlib
-
-    buffer = io.BytesIO()
-    Image.new("L", (16, 16)).save(buffer, format="PNG")
-    data = bytearray(buffer.getvalue())
-    ihdr = struct.pack(">II", width, height) + bytes(data[24:29])
-    data[16:33] = ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
-    return bytes(data)
-
-
 @pytest.mark.parametrize(
     ("data", "error", "message"),
     [
         (b"these are notes, not a JPEG", facezoo.NotAnImageError, r"upload: not an image Pillow can read"),
         (FACES[0].read_bytes()[:7000], facezoo.InputError, r"upload: the image is corrupt or truncated"),
-        (_png_claiming(8000, 6000), facezoo.ImageTooLargeError, r"upload: 8000×6000 px \(48\.0 megapixels\) is over the limit of 40\.0"),
-        (_png_claiming(30000, 30000), facezoo.ImageTooLargeError, r"upload: Image size \(900000000 pixels\) exceeds limit .*Downscale it first"),
+        (png_claiming(8000, 6000), facezoo.ImageTooLargeError, r"upload: 8000×6000 px \(48\.0 megapixels\) is over the limit of 40\.0"),
+        (png_claiming(30000, 30000), facezoo.ImageTooLargeError, r"upload: Image size \(900000000 pixels\) exceeds limit .*Downscale it first"),
     ],
     ids=["not an image", "truncated", "over max_pixels", "decompression bomb"],
 )

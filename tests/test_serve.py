@@ -16,7 +16,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import ASSETS
+from conftest import ASSETS, png_claiming
 from PIL import Image
 
 import facezoo
@@ -55,19 +55,6 @@ def client(models):
 
 def upload(path, field="image"):
     return {field: (path.name, path.read_bytes(), "image/jpeg")}
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    """A small PNG whose header claims width×height pixels: a decompression bomb's shape."""
-    import struct
-    import zlib
-
-    buffer = io.BytesIO()
-    Image.new("L", (16, 16)).save(buffer, format="PNG")
-    data = bytearray(buffer.getvalue())
-    ihdr = struct.pack(">II", width, height) + bytes(data[24:29])
-    data[16:33] = ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
-    return bytes(data)
 
 
 def blocking(model, monkeypatch):
