@@ -14,6 +14,7 @@ from .. import _plugins
 from .._backbone import imagenet_weights, load_imagenet
 from .._factory import build_model, load_directory, new_config
 from .._model_dir import write_model_dir
+from .._preprocess import FaceTransform
 from ..data import load_dataset
 from ..data.arrays import face_arrays
 from ..errors import DatasetError, FacezooError
@@ -27,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 
 def check_settings(settings: TrainSettings) -> None:
-    """Fail before any work if a dataset, split, teacher or backbone of the run does not exist."""
+    """Fail before any work if a dataset, split or teacher of the run does not exist (or does not fit)."""
     registry = _plugins.registry()
     task = registry.get("task", settings.task, hint="See facezoo list tasks")
 
@@ -98,7 +99,7 @@ def train(task: str, dataset: str, *, output_dir: str | Path, data_root: str | N
     if settings.input_size:
         config = config.replace(preprocess={"input_size": tuple(settings.input_size)})
     config, weights = _init_weights(settings, config)
-    transform = build_model(config).transform
+    transform = FaceTransform(config.preprocess)
 
     def make(sources: list[Source]) -> TrainingData:
         return training_data(
