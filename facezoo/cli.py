@@ -4,7 +4,7 @@
     facezoo predict TASK IMAGE... [--backbone B] [--untrained] [--no-detect] [--annotate OUT] [--json]
     facezoo info MODEL [--json]
     facezoo push DIR REPO_ID [--branch B] [--tag T]
-    facezoo train TASK --dataset D --output DIR [--teacher T] [--extra-data D:S ...] ...
+    facezoo train TASK --dataset D --output DIR [--teacher T] [--extra-data D:S ...] [--nproc N] ...
     facezoo export RUN_DIR TARGET_DIR [--no-half] [--check D:S[@TEACHER] ...]
     facezoo eval MODEL --dataset D [--split S] [--limit N] [--no-detect] [--json]
     facezoo batch TASKS --input DIR|MANIFEST --output OUT.(parquet|jsonl) [--engine local|ray] [--workers N] ...
@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from .errors import FacezooError
@@ -146,10 +147,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     settings = from_arguments(args)
     options = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings) if f.name not in ("task", "dataset")}
-    output = train(
-        settings.task, settings.dataset, output_dir=args.output, data_root=args.data, stop_after=args.stop_after, progress=sys.stderr.isatty(), **options
-    )
-    print(f"model written to {output}" if (output / "model.safetensors").exists() else f"stopped; run the same command to resume {output}")
+    options.update(output_dir=args.output, data_root=args.data, stop_after=args.stop_after, progress=sys.stderr.isatty())
+    if args.nproc > 1:
+        from .training.distributed import launch
+
+        launch(args.nproc, train, settings.task, settings.dataset, **options)
+    else:
+        train(settings.task, settings.dataset, **options)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, process 0 speaks for all
+        output = Path(args.output)
+        print(f"model written to {output}" if (output / "model.safetensors").exists() else f"stopped; run the same command to resume {output}")
     return 0
 
 
@@ -255,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="model directory to write (re-run to resume)")
     p.add_argument("--data", help="data root (default: $FACEZOO_DATA)")
     p.add_argument("--stop-after", type=_positive, help="stop after this many fine-tuning epochs (resume later)")
+    p.add_argument("--nproc", type=_positive, default=1, help="train with this many processes on this machine (like torchrun --nproc-per-node)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("export", help="write a trained run as it ships (float16), measured for its card")
