@@ -54,12 +54,13 @@ def run_local(units: list[dict[str, Any]], models: list[str], load_options: dict
     """Units computed by ``workers`` processes of ``threads`` torch threads each.
 
     A worker that dies (killed, out of memory) breaks the pool: it is started afresh and the
-    unfinished units run again, up to :data:`RESTARTS` times.
+    unfinished units run again, up to :data:`RESTARTS` times, as long as units get finished.
     """
     pending = {unit["unit"]: unit for unit in units}
     context = multiprocessing.get_context("spawn")
     for attempt in range(RESTARTS + 1):
         pool = futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(models, load_options, threads))
+        unfinished = len(pending)
         try:
             queue = iter(list(pending.values()))
             running: set[futures.Future] = set()
@@ -78,6 +79,11 @@ def run_local(units: list[dict[str, Any]], models: list[str], load_options: dict
                         running.add(pool.submit(_run_unit, following))
             return
         except futures.process.BrokenProcessPool:
+            if len(pending) == unfinished:
+                raise FacezooError(
+                    "the worker processes died before finishing any unit; their error is above. (A Python script that calls "
+                    "facezoo.batch must keep its code under `if __name__ == '__main__':`, since each worker process imports it.)"
+                ) from None
             if attempt == RESTARTS:
                 raise FacezooError(
                     f"worker processes died {RESTARTS + 1} times (killed, or out of memory?); the finished parts are kept: "
@@ -132,9 +138,11 @@ def run_ray(
     try:
         ray.data.DataContext.get_current().enable_progress_bars = False  # facezoo shows its own
         ray.util.debug.log_once("ray_data_progress_manager_disabled")  # and Ray need not warn that its own is off
+        logging.getLogger("ray.data").setLevel(logging.WARNING)  # no execution plans on the console
         if workers is None:
             resources = ray.cluster_resources()
             workers = max(1, int(resources.get("GPU", 0) // gpus) if gpus else int(resources.get("CPU", 1) // threads))
+        workers = min(workers, len(units))
         dataset = ray.data.from_items(units, override_num_blocks=min(len(units), 8 * workers))
         results = dataset.map_batches(
             BatchWorker,

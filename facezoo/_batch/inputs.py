@@ -1,4 +1,4 @@
-"""The images of a batch run: a folder, a manifest (CSV, JSON lines, parquet) or a list of paths.
+"""The images of a batch run: a folder, a manifest (CSV, JSON lines, parquet), one image or a list of paths.
 
 Each image has an id, the key of its rows in the output: its path relative to the folder, the
 manifest's ``id`` column (else its path as written there), or the path as given in a list. The
@@ -101,6 +101,8 @@ def list_images(source: str | os.PathLike | Sequence[str | os.PathLike]) -> list
             raise InputError(f"--input {str(path)!r}: no such folder or file")
         elif path.suffix.lower() in MANIFESTS:
             images = _manifest(path)
+        elif path.suffix.lower() in image_extensions():
+            images = [(path.name, str(path))]
         else:
             raise InputError(f"--input {str(path)!r}: give a folder of images or a manifest ({', '.join(MANIFESTS)}) with a path column")
     if not images:
