@@ -153,15 +153,12 @@ def batch(
     })
     chunks = -(-len(images) // chunk_size)
     finished = parts.open(chunks)
-    units = [
-        {"unit": k, "images": json.dumps(images[s : s + batch_size])}
-        for k, s in enumerate(range(0, len(images), batch_size))
-        if s // chunk_size not in finished
-    ]
+    starts = {k: s for k, s in enumerate(range(0, len(images), batch_size)) if s // chunk_size not in finished}
+    units = [{"unit": k, "images": json.dumps(images[s : s + batch_size])} for k, s in starts.items()]
+    unit_images = {k: len(images[s : s + batch_size]) for k, s in starts.items()}
     per_chunk = chunk_size // batch_size
-    waiting = Counter(unit["unit"] // per_chunk for unit in units)
+    waiting = Counter(k // per_chunk for k in starts)
     received: dict[int, dict[int, list]] = {}
-    unit_images = {unit["unit"]: len(json.loads(unit["images"])) for unit in units}
     if units:
         if engine == "local":
             results = run_local(units, names, load_options, workers or min(8, os.cpu_count() or 1), threads)

@@ -85,16 +85,16 @@ def _manifest(manifest: Path) -> list[tuple[str, str]]:
 
 
 def list_images(source: str | os.PathLike | Sequence[str | os.PathLike]) -> list[tuple[str, str]]:
-    """``(image id, path)`` of every image of ``source``, sorted by id; ids are unique.
+    """``(image id, absolute path)`` of every image of ``source``, sorted by id; ids are unique.
 
     Example:
-        >>> list_images(["b.jpg", "a.jpg"])
-        [('a.jpg', 'a.jpg'), ('b.jpg', 'b.jpg')]
+        >>> list_images(["/photos/b.jpg", "/photos/a.jpg"])
+        [('/photos/a.jpg', '/photos/a.jpg'), ('/photos/b.jpg', '/photos/b.jpg')]
     """
     if isinstance(source, (list, tuple)):
-        images = [(os.fspath(p), os.fspath(p)) for p in source]
+        images = [(os.fspath(p), str(Path(p).absolute())) for p in source]
     else:
-        path = Path(source)
+        path = Path(source).absolute()
         if path.is_dir():
             images = _folder(path)
         elif not path.exists():
