@@ -37,9 +37,9 @@ def _gradients(result: str) -> None:
     (in eval mode: the head's dropout would draw other masks for half a batch)."""
     assert distributed.init_from_environment()
     torch.manual_seed(0)
-    model = facezoo.load("beauty", "test_vit", pretrained=False).eval()
+    model = facezoo.load("beauty", "test_vit", pretrained=False).network.eval()
     loss_fn = facezoo._plugins.registry().get("task", "beauty").build_loss()
-    images, targets = torch.randn(6, 3, *model.config.preprocess.input_size), 1 + 4 * torch.rand(6)
+    images, targets = torch.randn(6, 3, 112, 112), 1 + 4 * torch.rand(6)
     loss_fn(model(images), targets).backward()
     whole = [p.grad.clone() for p in model.parameters()]
     model.zero_grad()
