@@ -115,7 +115,7 @@ def evaluate(
     spec = registry.get("dataset", dataset.name) if dataset.name in registry.names("dataset") else None
     pre = model.config.preprocess
     framing = f"detect ({pre.detector}) → {pre.crop} crop" if detect and pre.detector else "whole image as the face"
-    if spec is not None and spec.evaluate is not None:
+    if spec is not None and spec.evaluate is not None and teacher is None:
         result = spec.evaluate(model, subset(dataset, limit) if not dataset.extra.get("pairs") else dataset, batch_size=batch_size, limit=limit, detect=detect)
         return EvalReport(model.config.model_id, dataset.name, dataset.split, result.get("protocol", framing), result["count"], result["metrics"], extra=result.get("extra", {}))
     task = model.task

@@ -339,3 +339,18 @@ def test_a_plugin_whose_hook_raises_is_skipped_whole_with_a_warning(tmp_path, mo
     assert "half-task" not in tasks and "beauty" in tasks
     assert "half-teacher" not in _plugins.registry().names("teacher")
     assert facezoo.load("beauty", "test_resnet", pretrained=False).config.task == "beauty"
+
+
+def test_evaluate_against_a_teachers_labels_on_another_tasks_dataset(tmp_path, monkeypatch):
+    """A model can be measured against a teacher on faces of any dataset (e.g. keypoints against
+    dlib's on LFW), even one whose own protocol is pairs."""
+    import os
+
+    if "FACEZOO_DATA" not in os.environ:
+        pytest.skip("needs the shared data")
+    spec = facezoo.TeacherSpec("constant-5", task="beauty", build=ConstantBeautyTeacher, license="CC0, made up for a test")
+    facezoo.register_plugin(types.SimpleNamespace(facezoo_register_teachers=facezoo.hookimpl(lambda register: register(spec))), name="teacher-plugin")
+    model = facezoo.load("beauty", "test_resnet", pretrained=False)
+    report = facezoo.evaluate(model, "lfw", "view2", limit=6, teacher="constant-5")
+    assert report.extra["faces_scored"] == 6 and "against constant-5's labels" in report.protocol
+    assert 0.0 < report.metrics["mae"] <= 4.0, "the error of 1-5 scores against a constant 5"
