@@ -67,20 +67,19 @@ def main() -> None:
     if len(paths) < args.images:
         raise SystemExit(f"found {len(paths)} JPEGs in {folder}, need {args.images}: pass --folder")
     torch.manual_seed(0)
-    model = facezoo.load(args.task, args.backbone, pretrained=False).eval()
-    pre = model.config.preprocess
+    model = facezoo.load(args.task, args.backbone, pretrained=False)  # torch: the hand-written side is torch too
+    network, pre = model.network, model.config.preprocess
 
     def run_facezoo() -> None:
         model.predict(paths, batch_size=args.batch_size, detect=False)
 
     def run_hand_written() -> None:
-        hand_written(model, paths, args.batch_size, pre.input_size, pre.interpolation, pre.mean, pre.std)
+        hand_written(network, paths, args.batch_size, pre.input_size, pre.interpolation, pre.mean, pre.std)
 
     # Same numbers first: the comparison is only fair if both compute the same thing.
-    with torch.inference_mode():
-        facezoo_out = model(model.transform.to_tensor(model.prepare(paths[: args.batch_size], detect=False)[0]))
-    hand_out = hand_written(model, paths[: args.batch_size], args.batch_size, pre.input_size, pre.interpolation, pre.mean, pre.std)[0]
-    difference = float((facezoo_out - hand_out).abs().max())
+    facezoo_out = network.run(model.transform.to_array(model.prepare(paths[: args.batch_size], detect=False)[0]))
+    hand_out = hand_written(network, paths[: args.batch_size], args.batch_size, pre.input_size, pre.interpolation, pre.mean, pre.std)[0]
+    difference = float(abs(facezoo_out - hand_out.numpy()).max())
 
     runs: dict[str, list[float]] = {"facezoo": [], "hand-written": []}
     steps = [("facezoo", run_facezoo), ("hand-written", run_hand_written)]
@@ -101,6 +100,7 @@ def main() -> None:
     ratio = statistics.median(paired)
     print(f"ratio facezoo / hand-written: {ratio:.3f} (median of the per-repetition ratios {', '.join(f'{r:.3f}' for r in paired)})"
           + ("" if ratio >= 0.95 else "   MORE THAN 5% SLOWER"))
+
 
 if __name__ == "__main__":
     main()
