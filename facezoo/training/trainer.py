@@ -156,6 +156,8 @@ def _train(settings: TrainSettings, output: Path, data_root: str | None, stop_af
     summary = {"machine": _machine(), "train_faces": len(train_data), "val_faces": len(val_data), "validation": val_name, "sources": {s: train_data.sources.count(s) for s in dict.fromkeys(train_data.sources)}}
     if spec.calibrate is not None:
         val_source = Source.parse(settings.val) if settings.val else Source(settings.dataset, "val" if "val" in _plugins.registry().get("dataset", settings.dataset).splits else settings.train_split)
+        if settings.limit:  # a quick run frames few images
+            val_source = Source(val_source.dataset, val_source.split, max(8, settings.limit // 4))
         val_set = val_source.load(data_root, settings.seed)
         updates = spec.calibrate(model, val_set, face_arrays(val_set, model.transform, progress=progress))
         model.config = model.config.replace(head={**model.config.head, **updates})
