@@ -112,15 +112,19 @@ def _train(settings: TrainSettings, output: Path, data_root: str | None, stop_af
     config, weights = _init_weights(settings, config)
     transform = FaceTransform(config.preprocess)
 
-    def make(sources: list[Source]) -> TrainingData:
+    def make(sources: list[Source], gt_weight: float = settings.gt_weight) -> TrainingData:
         return training_data(
-            sources, transform, spec, teacher=settings.teacher, gt_weight=settings.gt_weight, data_root=data_root, seed=settings.seed,
+            sources, transform, spec, teacher=settings.teacher, gt_weight=gt_weight, data_root=data_root, seed=settings.seed,
             progress=progress, frame_limit=settings.limit,
         )
 
+    def make_validation(sources: list[Source]) -> TrainingData:
+        """Validation measures against the datasets' labels where there are labels (the teacher elsewhere)."""
+        return make(sources, gt_weight=1.0)
+
     sources = [Source(settings.dataset, settings.train_split), *map(Source.parse, settings.extra_data)]
     with distributed.main_first():  # the first process fills the caches, the others read them
-        train_data, val_data, val_name = _validation(settings, make(sources), make)
+        train_data, val_data, val_name = _validation(settings, make(sources), make_validation)
     if settings.limit is not None and settings.limit < len(train_data):
         order = np.random.default_rng(settings.seed).permutation(len(train_data))[: settings.limit]
         train_data = train_data.subset(sorted(order.tolist()))

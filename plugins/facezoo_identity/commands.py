@@ -66,6 +66,7 @@ def run_distill(args: argparse.Namespace) -> int:
         head_epochs=5,
         finetune_epochs=args.epochs,
         finetune_lr=0.001,
+        monitor="pair_accuracy:max",  # verification of the held-out CelebA people, the task itself
         tag="distilled-dlib",
     )
     print(f"run directory {output}")
