@@ -129,7 +129,8 @@ def plot_history(history: list[dict[str, Any]], path: Path) -> Path | None:
     axes = np.atleast_1d(axes)
     x = np.arange(1, len(history) + 1)
     axes[0].plot(x, [r["train_loss"] for r in history], label="train loss")
-    axes[0].plot(x, [r["val_loss"] for r in history], label="val loss")
+    if all("val_loss" in r for r in history):
+        axes[0].plot(x, [r["val_loss"] for r in history], label="val loss")
     for ax, name in zip(axes[1:], metrics):
         ax.plot(x, [r.get(name, np.nan) for r in history])
         ax.set_title(name[4:])

@@ -114,8 +114,11 @@ class Loop:
 
     # -- validation --------------------------------------------------------------------------
     def score(self, outputs, targets: torch.Tensor) -> dict[str, float]:
-        with torch.no_grad():
-            metrics = {"loss": float(self.loss(outputs, targets))}
+        metrics: dict[str, float] = {}
+        train = self.train_data.targets
+        if targets.dtype == train.dtype and targets.shape[1:] == train.shape[1:]:  # labels of another kind (identity ids
+            with torch.no_grad():  # where training learns a teacher's embeddings) have no training loss to compare
+                metrics["loss"] = float(self.loss(outputs, targets))
         if self.task.metrics is not None:
             predictions = self.task.predictions(outputs.detach().float().cpu().numpy(), self.model.config)
             metrics.update(self.task.metrics(predictions, targets.cpu().numpy(), self.model.config))
