@@ -354,3 +354,36 @@ def test_evaluate_against_a_teachers_labels_on_another_tasks_dataset(tmp_path, m
     report = facezoo.evaluate(model, "lfw", "view2", limit=6, teacher="constant-5")
     assert report.extra["faces_scored"] == 6 and "against constant-5's labels" in report.protocol
     assert 0.0 < report.metrics["mae"] <= 4.0, "the error of 1-5 scores against a constant 5"
+
+
+class RandomEmbeddingTeacher:
+    """Labels faces with fixed random unit vectors (a stand-in for dlib's ResNet)."""
+
+    shape = (16,)
+    key = "random-16"
+
+    def label(self, images, faces):
+        rows = np.random.default_rng(len(images)).normal(size=(len(images), 16)).astype(np.float32)
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def test_identity_learns_a_teachers_embeddings_and_validates_on_held_out_people(tmp_path, monkeypatch):
+    """The distillation recipe's shape: teacher embeddings to learn, people's ids to validate and
+    calibrate the threshold on (CelebA's val people)."""
+    import json
+    import os
+
+    if "FACEZOO_DATA" not in os.environ:
+        pytest.skip("needs the shared data")
+    spec = facezoo.TeacherSpec("random-16", task="identity", build=RandomEmbeddingTeacher, license="made up for a test")
+    facezoo.register_plugin(types.SimpleNamespace(facezoo_register_teachers=facezoo.hookimpl(lambda register: register(spec))), name="teacher-plugin")
+    out = facezoo.train(
+        "identity", "celeba", output_dir=tmp_path / "run", teacher="random-16", gt_weight=0.0, monitor="pair_accuracy:max",
+        head={"embedding_dim": 16}, backbone="test_efficientnet", init="random", input_size=(32, 32), limit=24, batch_size=8,
+        head_epochs=1, finetune_epochs=1, test_split=None, freeze=2, views=1, progress=False,
+    )
+    history = json.loads((out / "training" / "history.json").read_text())
+    assert "val_pair_accuracy" in history[-1] and "val_loss" not in history[-1]
+    model = facezoo.load(out, runtime="torch")
+    assert -1.0 <= model.threshold <= 1.0 and model.config.teachers == ("random-16",)
+    assert "target_spread" in model.config.head, "the head starts at the teacher's spread"
