@@ -81,7 +81,10 @@ def write_model_dir(directory: str | os.PathLike, config: ModelConfig, state: di
             config.save(Path(tmp) / CONFIG_NAME)
             save_file(tensors, str(Path(tmp) / WEIGHTS_NAME), metadata={"format": "pt", "model_id": config.model_id})
             (Path(tmp) / CARD_NAME).write_text(card)
+            umask = os.umask(0)
+            os.umask(umask)
             for name in MODEL_FILES:
+                os.chmod(Path(tmp) / name, 0o666 & ~umask)  # temporary files are private; the model is not
                 os.replace(Path(tmp) / name, directory / name)
     except PermissionError as exc:
         raise WeightsError(f"cannot save a model to {directory}: permission denied ({exc.filename}); choose a writable directory") from None

@@ -254,6 +254,7 @@ def export(
     if onnx:
         evaluation["onnx"] = _export_onnx(model, target, settings, headline, quantize, calibration, data_root)
         model.config = model.config.replace(evaluation=evaluation)
+    _plugins.reset()  # a model exported into a plugin's weights folder is registered now: its card says so
     card = training_card(model.config, settings, history, reports, summary)
     return write_model_dir(target, model.config, model.network.state_dict(), card, half=half)
 

@@ -130,7 +130,7 @@ def facezoo_register_models(register):
 
     from facezoo.registry import shipped_models
 
-    for spec in shipped_models("age-gender", Path(__file__).parent / "weights", default="efficientnet_lite0.utkface"):
+    for spec in shipped_models("age-gender", Path(__file__).parent / "weights", default="efficientnet_lite0.distilled"):
         register(spec)
 
 

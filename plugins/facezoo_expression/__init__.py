@@ -122,7 +122,7 @@ def facezoo_register_models(register):
 
     from facezoo.registry import shipped_models
 
-    for spec in shipped_models('expression', Path(__file__).parent / "weights", default='efficientnet_lite0.fer2013'):
+    for spec in shipped_models('expression', Path(__file__).parent / "weights", default="efficientnet_lite0.distilled"):
         register(spec)
 
 

@@ -151,7 +151,7 @@ def facezoo_register_models(register):
 
     from facezoo.registry import shipped_models
 
-    for spec in shipped_models('keypoints', Path(__file__).parent / "weights", default='efficientnet_lite0.p1'):
+    for spec in shipped_models('keypoints', Path(__file__).parent / "weights", default="efficientnet_lite0.distilled"):
         register(spec)
 
 
