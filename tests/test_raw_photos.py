@@ -91,12 +91,21 @@ def test_cli_reports_no_face(tmp_path, capsys):
     assert "no face found" in capsys.readouterr().out
 
 
-def test_cli_predict_identity_on_two_photos_verifies(capsys):
+def test_cli_verify_two_photos(capsys):
+    """`facezoo verify` comes from the identity plugin's register_commands hook."""
+
     def verdict(other: str) -> dict:
-        assert main(["predict", "identity", str(ASSETS / "portrait.jpg"), str(ASSETS / other), "--json"]) == 0
-        return json.loads(capsys.readouterr().out)["verification"]
+        assert main(["verify", str(ASSETS / "portrait.jpg"), str(ASSETS / other), "--json"]) == 0
+        return json.loads(capsys.readouterr().out)
 
     same, different = verdict("portrait_same_person.jpg"), verdict("portrait_other_person.jpg")
     assert same["threshold"] == different["threshold"] == facezoo.load("identity").threshold
     assert same["similarity"] > different["similarity"]
-    assert same["same"] == (same["similarity"] >= same["threshold"])
+    assert same["same"] is True and different["same"] is False
+
+
+def test_analyze_without_tasks_runs_every_task_that_can_and_names_the_rest():
+    with pytest.warns(UserWarning, match=r"analyze\(\) skips glasses \(its weights \(hf-hub:facezoo-examples/glasses-mobilenetv3@v1\) are not downloaded\)"):
+        faces = facezoo.analyze(ASSETS / "group.jpg")
+    assert len(faces) == 2
+    assert set(faces[0].results) == {"age-gender", "beauty", "expression", "identity", "keypoints"}
