@@ -31,7 +31,7 @@ for task in $tasks; do
   keypoints)
     facezoo -v train keypoints --dataset p1-keypoints --teacher dlib-68 --gt-weight 1.0 --val utkface:val \
       --extra-data utkface:train scut-fbp5500:train celeba:train bollywood:train fer2013:train:8000 \
-      --head-epochs 3 --finetune-epochs 12 "${common[@]}" --output "$runs/keypoints"
+      --head-epochs 3 --finetune-epochs 6 "${common[@]}" --output "$runs/keypoints"
     facezoo export "$runs/keypoints" $weights/facezoo_keypoints/weights/efficientnet_lite0.distilled \
       --check lfw:view2@dlib-68 --format onnx --quantize int8 ;;
   identity)

@@ -67,6 +67,19 @@ def test_other_settings_in_the_same_directory_are_refused(tmp_path, monkeypatch)
         facezoo.train("beauty", output_dir=tmp_path / "run", stop_after=0, **{**options, "seed": 1})
 
 
+def test_a_run_can_be_shortened_on_resume_and_its_card_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEZOO_CACHE", str(tmp_path / "cache"))
+    options = dict(data_root=DATA, progress=False, **RUNS["beauty"], **{**TINY, "finetune_epochs": 4})
+    run = tmp_path / "run"
+    facezoo.train("beauty", output_dir=run, stop_after=2, **options)
+    with pytest.raises(facezoo.FacezooError, match="at least 2"):
+        facezoo.train("beauty", output_dir=run, **{**options, "finetune_epochs": 1})
+    facezoo.train("beauty", output_dir=run, **{**options, "finetune_epochs": 3})
+    history = json.loads((run / "training" / "history.json").read_text())
+    assert [r["epoch"] for r in history if r["stage"] == "finetune"] == [1, 2, 3]
+    assert "planned for 4 fine-tuning epochs and changed to 3 after epoch 2" in (run / "README.md").read_text()
+
+
 @pytest.mark.parametrize(
     "settings",
     [

@@ -52,6 +52,11 @@ def training_card(config, settings: TrainSettings, history: list[dict[str, Any]]
         f"{summary.get('validation', 'the validation faces')} by {task.monitor[0]} is kept. "
         f"Training time {minutes:.0f} min{where}.\n\n```bash\n{command_line(settings)}\n```"
     )
+    for change in summary.get("reschedules", []):
+        training += (
+            f"\n\nThe run was planned for {change['from']} fine-tuning epochs and changed to {change['to']} after epoch "
+            f"{change['after_epoch']} (the rest of the one-cycle schedule followed the new length)."
+        )
     if summary.get("calibrated"):
         training += f"\n\nFitted after training on `{summary['calibrated']['on']}`: " + ", ".join(
             f"{k} = {_fmt(v)}" for k, v in summary["calibrated"].items() if k != "on"

@@ -282,7 +282,11 @@ class Loop:
         scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=self.settings.finetune_lr, total_steps=steps, pct_start=0.1)
         if state is not None and state["stage"] == "finetune":
             optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
+            saved = state["scheduler"]
+            if saved["total_steps"] != steps:  # the run was lengthened or shortened: the rest of the cycle follows the new length
+                fresh = scheduler.state_dict()
+                saved = {**saved, "total_steps": steps, "_schedule_phases": fresh["_schedule_phases"]}
+            scheduler.load_state_dict(saved)
         ran = 0
         for epoch in range(self.done["finetune"], epochs):
             if stop_after is not None and ran >= stop_after:

@@ -20,8 +20,11 @@ from ..errors import FacezooError
 
 
 class RunDirectory:
-    """``OUTPUT/training/``: ``settings.json`` (a run refuses other settings), ``state.pt`` (written
-    atomically after every epoch) and ``history.json``."""
+    """``OUTPUT/training/``: ``settings.json`` (a run refuses other settings, except a new number of
+    fine-tuning epochs, logged in ``reschedules.json``), ``state.pt`` (written atomically after every
+    epoch) and ``history.json``."""
+
+    RESCHEDULABLE = "finetune_epochs"
 
     def __init__(self, output: Path, settings_json: str):
         self.output, self.work, self.settings_json = Path(output), Path(output) / "training", settings_json
@@ -31,11 +34,15 @@ class RunDirectory:
         state_file, settings_file = self.work / "state.pt", self.work / "settings.json"
         if self.output.exists() and not self.output.is_dir():
             raise FacezooError(f"{self.output} is a file; the output of a training run is a directory")
+        rescheduled = None
         if settings_file.exists() and settings_file.read_text() != self.settings_json:
-            raise FacezooError(
-                f"{self.output} holds a run with other settings ({settings_file}); use another output directory "
-                "or delete that one to start afresh"
-            )
+            old, new = json.loads(settings_file.read_text()), json.loads(self.settings_json)
+            if {**old, self.RESCHEDULABLE: None} != {**new, self.RESCHEDULABLE: None}:
+                raise FacezooError(
+                    f"{self.output} holds a run with other settings ({settings_file}); use another output directory "
+                    "or delete that one to start afresh (only the number of fine-tuning epochs may change on resume)"
+                )
+            rescheduled = {"from": old[self.RESCHEDULABLE], "to": new[self.RESCHEDULABLE]}
         try:
             self.work.mkdir(parents=True, exist_ok=True)
             settings_file.write_text(self.settings_json)
@@ -44,7 +51,19 @@ class RunDirectory:
         if not state_file.exists():
             return None
         # Our own checkpoint, read with the restricted (weights-only) unpickler.
-        return torch.load(state_file, map_location="cpu", weights_only=True)
+        state = torch.load(state_file, map_location="cpu", weights_only=True)
+        if rescheduled:
+            done = state["done"]["finetune"]
+            if rescheduled["to"] < done:
+                settings_file.write_text(json.dumps({**json.loads(self.settings_json), self.RESCHEDULABLE: rescheduled["from"]}))
+                raise FacezooError(f"{self.output} has run {done} fine-tuning epochs already: ask for at least {done}")
+            self.write_json("reschedules.json", [*self.reschedules(), {**rescheduled, "after_epoch": done}])
+        return state
+
+    def reschedules(self) -> list[dict[str, int]]:
+        """Changes of the number of fine-tuning epochs, in order (``from``, ``to``, ``after_epoch``)."""
+        path = self.work / "reschedules.json"
+        return json.loads(path.read_text()) if path.exists() else []
 
     def save(self, state: dict[str, Any], history: list[dict[str, Any]]) -> None:
         tmp = self.work / "state.pt.tmp"

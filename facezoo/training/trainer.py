@@ -158,6 +158,8 @@ def _train(settings: TrainSettings, output: Path, data_root: str | None, stop_af
     model.network.load_state_dict(loop.best[1])
     model.network.eval()
     summary = {"machine": _machine(), "train_faces": len(train_data), "val_faces": len(val_data), "validation": val_name, "sources": {s: train_data.sources.count(s) for s in dict.fromkeys(train_data.sources)}}
+    if directory.reschedules():
+        summary["reschedules"] = directory.reschedules()
     if spec.calibrate is not None:
         val_source = Source.parse(settings.val) if settings.val else Source(settings.dataset, "val" if "val" in _plugins.registry().get("dataset", settings.dataset).splits else settings.train_split)
         if settings.limit:  # a quick run frames few images
