@@ -34,16 +34,22 @@ def read_config(directory: str | os.PathLike) -> ModelConfig:
     return ModelConfig.load(directory / CONFIG_NAME)
 
 
+def weights_path(directory: str | os.PathLike) -> Path:
+    """``directory/model.safetensors``, which must exist (facezoo loads no other weights format)."""
+    path = Path(directory) / WEIGHTS_NAME
+    if not path.is_file():
+        found = sorted(p.name for p in Path(directory).iterdir())
+        raise WeightsError(f"{Path(directory)} has no {WEIGHTS_NAME} (found {found}); facezoo loads safetensors only")
+    return path
+
+
 def read_weights(directory: str | os.PathLike) -> dict[str, Any]:
     """The state dict of a model directory: safetensors only, floating point and finite."""
     import torch
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    path = Path(directory) / WEIGHTS_NAME
-    if not path.is_file():
-        found = sorted(p.name for p in Path(directory).iterdir())
-        raise WeightsError(f"{Path(directory)} has no {WEIGHTS_NAME} (found {found}); facezoo loads safetensors only")
+    path = weights_path(directory)
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:

@@ -59,9 +59,9 @@ def weights_digest(directory: str | Path) -> str:
     """SHA-256 of a model directory's ``model.safetensors``: what an ONNX file was built from."""
     import hashlib
 
-    from ._model_dir import WEIGHTS_NAME
+    from ._model_dir import weights_path
 
-    return hashlib.sha256((Path(directory) / WEIGHTS_NAME).read_bytes()).hexdigest()
+    return hashlib.sha256(weights_path(directory).read_bytes()).hexdigest()
 
 
 def _stamp(path: Path) -> Path:

@@ -97,7 +97,7 @@ def test_save_load_gives_identical_outputs(task, backbone, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "config.json", "model.safetensors"]
 
     torch.manual_seed(1)  # a load that forgot the weights would now differ
-    loaded = facezoo.load(str(tmp_path))
+    loaded = facezoo.load(str(tmp_path), runtime="torch")
     assert loaded.config == model.config and type(loaded) is type(model) and not loaded.network.training
     batch = model.transform.to_array(model.prepare(FACES[:3], detect=False)[0])
     assert (model.network.run(batch) == loaded.network.run(batch)).all()

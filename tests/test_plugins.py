@@ -184,8 +184,8 @@ def test_facezoo_register_models_makes_a_local_model_loadable_by_id(tmp_path):
     assert facezoo.list_models("toy/*") == ["toy/test_resnet.local"]
     assert facezoo.list_models(task="toy", pretrained=True) == ["toy/test_resnet.local"]
     expected = trained.predict(FACES[0])[0].score
-    assert facezoo.load("toy/test_resnet.local").predict(FACES[0])[0].score == expected
-    assert facezoo.load("toy").predict(FACES[0])[0].score == expected  # the default model of the task
+    assert facezoo.load("toy/test_resnet.local", runtime="torch").predict(FACES[0])[0].score == expected
+    assert facezoo.load("toy", runtime="torch").predict(FACES[0])[0].score == expected  # the default model of the task
 
 
 def test_facezoo_register_datasets_adds_an_adapter(tmp_path):

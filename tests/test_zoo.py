@@ -61,7 +61,8 @@ def test_shipped_model_gives_the_same_answers_on_onnx_runtime(model_id):
     assert len(on_torch) == len(on_onnx) == 7
     for a, b in zip(on_torch, on_onnx):
         numbers_a, numbers_b = _numbers(a.to_dict()), _numbers(b.to_dict())
-        assert numbers_b == pytest.approx(numbers_a, abs=0.02 if model_id.startswith("keypoints") else 1e-3)
+        # float32 on another engine: equal to rounding (ages in years, pixels and probabilities alike)
+        assert numbers_b == pytest.approx(numbers_a, rel=1e-3, abs=0.02 if model_id.startswith("keypoints") else 1e-3)
 
 
 def _numbers(data) -> list[float]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -108,7 +109,7 @@ class BatchWorker:
 
     ``models`` are task names, model ids, ``hf-hub:`` ids or model directories, loaded here
     (each worker loads its own); ``load_options`` go to :func:`facezoo.load` (``runtime``,
-    ``device``); ``threads`` sets torch's CPU threads. A batch is ``{"unit": [...], "images":
+    ``device``); ``threads`` sets the CPU threads of torch and of ONNX Runtime. A batch is ``{"unit": [...], "images":
     [...]}`` where each ``images`` entry is the JSON list of ``[image id, path]`` of a unit; the
     result is ``{"unit": [...], "rows": [...]}`` with each unit's rows as JSON text.
 
@@ -122,10 +123,11 @@ class BatchWorker:
         from .._analyze import Analyzer
         from .._factory import load
 
-        if threads:
+        if threads:  # the same threads on every engine: the thread count changes the last digits of some numbers
             import torch
 
             torch.set_num_threads(threads)
+            os.environ["FACEZOO_THREADS"] = str(threads)  # ONNX Runtime sessions made from here on
         self.analyzer = Analyzer(models=[load(name, **(load_options or {})) for name in models])
         columns([m.config.task for m in self.analyzer.models])
 

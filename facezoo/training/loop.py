@@ -212,16 +212,24 @@ class Loop:
         epochs = self.settings.head_epochs
         if self.done["head"] >= epochs:
             return
+        # Unpooled feature maps (spatial heads) are many times the pooled features: kept in float16.
+        dtype = torch.float32 if self.task.pooled else torch.float16
         if self.frozen is not None:
             with distributed.main_first():
                 maps, view_targets = self._maps()
             self.tail.eval()
+            n, feats = maps.shape[1], None
             with torch.inference_mode():
-                feats = torch.cat([self.tail(maps[v, i : i + FEATURE_BATCH].float()) for v in range(min(2, len(maps))) for i in range(0, maps.shape[1], FEATURE_BATCH)])
+                for v in range(min(2, len(maps))):
+                    for i in range(0, n, FEATURE_BATCH):
+                        out = self.tail(maps[v, i : i + FEATURE_BATCH].float())
+                        if feats is None:
+                            feats = torch.empty((min(2, len(maps)) * n, *out.shape[1:]), dtype=dtype)
+                        feats[v * n + i : v * n + i + len(out)] = out
             targets = torch.cat(list(view_targets[: min(2, len(maps))]))
         else:
             views = self._views(len(self.train_data), "all")[:2]
-            feats = torch.cat([self._map(self.model.network.backbone, self.train_data.images, v) for v in views])
+            feats = torch.cat([self._map(self.model.network.backbone, self.train_data.images, v, dtype) for v in views])
             targets = torch.cat([self._view_targets(self.train_data.targets, *v) for v in views])
         val_feats = self._map(self.model.network.backbone, self.val_data.images)
         params = [*self.model.network.head.parameters(), *self.loss.parameters()]
@@ -237,7 +245,7 @@ class Loop:
             self.model.network.head.train()
             total, count = 0.0, 0
             for index in batches(len(feats), 256, generator, drop_last=True):
-                loss = self.loss(self.model.network.head(feats[index]), targets[index])
+                loss = self.loss(self.model.network.head(feats[index].float()), targets[index])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

@@ -29,7 +29,7 @@ def test_predict_gives_json_ready_glasses_results():
 def test_save_and_load_give_the_same_model(tmp_path):
     model = facezoo.load("glasses", "test_resnet", pretrained=False)
     model.save_pretrained(tmp_path)
-    loaded = facezoo.load(str(tmp_path))
+    loaded = facezoo.load(str(tmp_path), runtime="torch")
     batch = torch.rand(2, 3, 96, 96)
     assert torch.equal(model.network(batch), loaded.network(batch))
 
