@@ -63,6 +63,14 @@ def test_lfw_pairs_follow_view2():
     assert all(0 <= a < len(lfw) and 0 <= b < len(lfw) for a, b, _, _ in pairs)
 
 
+@needs_data
+def test_lfw_verification_scores_a_subset_of_pairs_fold_by_fold():
+    model = facezoo.load("identity", "test_resnet", pretrained=False)
+    report = facezoo.evaluate(model, "lfw", "view2", data_root=DATA, limit=20, detect=False)
+    assert report.count == 20 and "subset of 20 pairs" in report.protocol
+    assert 0.0 <= report.metrics["accuracy"] <= 1.0 and "tar_at_far_1e-3" in report.metrics
+
+
 def test_every_built_in_task_has_a_dataset():
     tasks = {facezoo._plugins.registry().get("dataset", n).task for n in list_datasets()}
     assert {"beauty", "identity", "age-gender", "keypoints", "expression"} <= tasks

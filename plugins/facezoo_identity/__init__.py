@@ -161,7 +161,7 @@ def evaluate_pairs(model, dataset, batch_size: int = 128, limit: int | None = No
     transform = model.transform if detect else FaceTransform(dataclasses.replace(pre, detector=None))
     faces = face_arrays(subset, transform, progress=False)
     embeddings = np.zeros((len(subset), model.config.head["embedding_dim"]), dtype=np.float32)
-    embeddings[faces.indices] = decode(model.forward_faces(faces.images, batch_size), model.config).numpy()
+    embeddings[faces.indices] = decode(model.forward_faces(faces.images, batch_size), model.config)
     report = verification_report(embeddings, [(remap[a], remap[b], same, fold) for a, b, same, fold in pairs], threshold=model.threshold)
     return {"metrics": report, "protocol": protocol, "count": len(pairs), "extra": {"detected": float(faces.found.mean()), "images": len(subset)}}
 
