@@ -80,6 +80,18 @@ def test_a_run_can_be_shortened_on_resume_and_its_card_says_so(tmp_path, monkeyp
     assert "planned for 4 fine-tuning epochs and changed to 3 after epoch 2" in (run / "README.md").read_text()
 
 
+def test_a_model_started_from_another_inherits_its_terms_and_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEZOO_CACHE", str(tmp_path / "cache"))
+    start = facezoo.load("identity", "test_efficientnet", pretrained=False)
+    start.config = start.config.replace(license="Face terms: research only", datasets=("celeba",), teachers=("dlib-resnet",))
+    start.save_pretrained(tmp_path / "start")
+    out = facezoo.train("beauty", output_dir=tmp_path / "run", data_root=DATA, progress=False, **RUNS["beauty"], **{**TINY, "init": str(tmp_path / "start")})
+    config = facezoo.load(str(out), runtime="torch").config
+    assert "Face terms: research only" in config.license and config.datasets == ("scut-fbp5500", "celeba")
+    assert config.teachers == ("dlib-resnet",)
+    assert "the backbone of `identity/test_efficientnet`" in (out / "README.md").read_text()
+
+
 @pytest.mark.parametrize(
     "settings",
     [

@@ -23,6 +23,14 @@ def _fmt(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def _start_of(init: str) -> str:
+    if Path(init).is_dir():
+        from .._model_dir import read_config
+
+        return f"the backbone of `{read_config(init).model_id}` (a face-trained facezoo model)"
+    return f"`{Path(init).name}`"
+
+
 def training_card(config, settings: TrainSettings, history: list[dict[str, Any]], reports: list, summary: dict[str, Any]) -> str:
     """The card of a model trained by :func:`facezoo.train`, from its settings and measurements."""
     registry = _plugins.registry()
@@ -31,7 +39,7 @@ def training_card(config, settings: TrainSettings, history: list[dict[str, Any]]
     head_epochs = sum(r["stage"] == "head" for r in history)
     machine = summary.get("machine", {})
     where = f" on {machine['cpus']} CPU cores" + (f" and {machine['gpu']}" if machine.get("gpu") else "") if machine else ""
-    init = {"imagenet": "ImageNet weights", "random": "random weights"}.get(settings.init, f"`{Path(settings.init).name}`")
+    init = {"imagenet": "ImageNet weights", "random": "random weights"}.get(settings.init) or _start_of(settings.init)
     frozen = f", the first {settings.freeze} backbone stages frozen (their outputs cached once per face and view)" if settings.freeze else ""
     teacher = registry.get("teacher", settings.teacher) if settings.teacher else None
     sources = summary.get("sources", {})

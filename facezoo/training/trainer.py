@@ -60,6 +60,23 @@ def _init_weights(settings: TrainSettings, config):
     return config.replace(preprocess={"mean": weights.mean, "std": weights.std}), weights
 
 
+def lineage(settings: TrainSettings) -> dict[str, Any]:
+    """The terms, datasets and teachers a model learns from: its sources and teacher, and those of
+    the model whose backbone it starts from (``init`` = a facezoo model directory)."""
+    from .._model_dir import read_config
+
+    sources = [Source(settings.dataset, settings.train_split), *map(Source.parse, settings.extra_data)]
+    terms = [licence_of(sources, settings.teacher)]
+    datasets = [s.dataset for s in sources]
+    teachers = [settings.teacher] if settings.teacher else []
+    if Path(settings.init).is_dir():
+        start = read_config(settings.init)
+        terms.append(f"its starting backbone, from {start.model_id}: {start.license}")
+        datasets += start.datasets
+        teachers += start.teachers
+    return {"license": "; ".join(terms), "datasets": tuple(dict.fromkeys(datasets)), "teachers": tuple(dict.fromkeys(teachers))}
+
+
 def _validation(settings: TrainSettings, train: TrainingData, make) -> tuple[TrainingData, TrainingData, str]:
     spec = _plugins.registry().get("dataset", settings.dataset)
     limit = max(8, settings.limit // 4) if settings.limit else None
@@ -133,9 +150,7 @@ def _train(settings: TrainSettings, output: Path, data_root: str | None, stop_af
     config = config.replace(
         head=head,
         tag=settings.tag,
-        license=licence_of(sources, settings.teacher),
-        datasets=tuple(dict.fromkeys(s.dataset for s in sources)),
-        teachers=(settings.teacher,) if settings.teacher else (),
+        **lineage(settings),
     )
     torch.manual_seed(settings.seed)
     model = build_model(config)
@@ -218,6 +233,7 @@ def export(
     history = json.loads((run / "training" / "history.json").read_text())
     summary = json.loads((run / "training" / "summary.json").read_text())
     model = load_directory(run)
+    model.config = model.config.replace(**lineage(settings))
     if half:
         model.network.half().float().eval()
     test = settings.test_dataset or settings.dataset
