@@ -10,8 +10,8 @@
 # (MTCNN, five-point alignment at scale 0.75, 112 px); the first four backbone stages stay frozen
 # at their starting weights, so their output is computed once per face (docs/zoo.md).
 #
-# The shipped runs were time-boxed on 2 CPU cores: expression, identity and beauty were started with
-# more fine-tuning epochs (10, 12, 15) and shortened on resume to the lengths below (each card says
+# The shipped runs were time-boxed on 2 CPU cores: expression, identity and keypoints were started with
+# more fine-tuning epochs (10, 12, 6) and shortened on resume to the lengths below (each card says
 # after which epoch); these lines give the schedules at their final lengths.
 set -euo pipefail
 runs=${1:?give a directory for the runs, outside the repository}; shift
@@ -35,16 +35,16 @@ for task in $tasks; do
   keypoints)
     facezoo -v train keypoints --dataset p1-keypoints --teacher dlib-68 --gt-weight 1.0 --val utkface:val \
       --extra-data utkface:train scut-fbp5500:train celeba:train bollywood:train fer2013:train:8000 \
-      --head-epochs 3 --finetune-epochs 6 "${common[@]}" --output "$runs/keypoints"
+      --head-epochs 3 --finetune-epochs 4 "${common[@]}" --output "$runs/keypoints"
     facezoo export "$runs/keypoints" $weights/facezoo_keypoints/weights/efficientnet_lite0.distilled \
       --check lfw:view2@dlib-68 --format onnx --quantize int8 ;;
   identity)
     facezoo -v distill --epochs 5 --output "$runs/identity"
     facezoo export "$runs/identity" $weights/facezoo_identity/weights/efficientnet_lite0.distilled-dlib --format onnx --quantize int8 ;;
-  beauty)
-    facezoo -v train beauty --dataset scut-fbp5500 --head-epochs 10 --finetune-epochs 10 --views 2 \
-      --freeze 4 --finetune-lr 0.001 --tag scut5500 --output "$runs/beauty"
-    facezoo export "$runs/beauty" $weights/facezoo_beauty/weights/efficientnet_lite0.scut5500 --format onnx --quantize int8 ;;
+  beauty)  # after identity: starts from the identity student's face-trained backbone (won the ablation in docs/zoo.md)
+    facezoo -v train beauty --dataset scut-fbp5500 --init "$runs/identity" --head-epochs 10 --finetune-epochs 10 --views 2 \
+      --freeze 4 --finetune-lr 0.001 --tag face-init --output "$runs/beauty"
+    facezoo export "$runs/beauty" $weights/facezoo_beauty/weights/efficientnet_lite0.face-init --format onnx --quantize int8 ;;
   *) echo "unknown task $task" >&2; exit 2 ;;
   esac
 done

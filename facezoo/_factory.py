@@ -243,7 +243,7 @@ def list_models(filter: str = "", task: str | None = None, pretrained: bool = Fa
 
     Example:
         >>> facezoo.list_models("beauty/*")  # doctest: +SKIP
-        ['beauty/efficientnet_lite0.scut5500']
+        ['beauty/efficientnet_lite0.face-init']
     """
     registry = _plugins.registry()
     ids = registry.names("model", filter)

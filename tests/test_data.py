@@ -117,3 +117,15 @@ def test_manifest_csv_and_jsonl(tmp_path):
     (tmp_path / "bad.csv").write_text("file,label\nimg/0.jpg,1\n")
     with pytest.raises(facezoo.DatasetError, match="no column 'path'"):
         manifest(tmp_path / "bad.csv", task="beauty")
+
+
+def test_the_balanced_threshold_is_not_pulled_up_by_a_majority_of_different_people():
+    from facezoo_identity.verification import best_threshold
+
+    rng = np.random.default_rng(0)
+    same = np.concatenate([rng.normal(0.8, 0.05, 100), rng.normal(0.5, 0.1, 5000)])
+    labels = np.arange(len(same)) < 100
+    plain, balanced = best_threshold(same, labels), best_threshold(same, labels, balanced=True)
+    tar = lambda t: (same[labels] >= t).mean()
+    assert balanced < plain and tar(balanced) > tar(plain)
+    assert best_threshold(np.array([0.1, 0.2, 0.8, 0.9]), np.array([False, False, True, True])) == 0.5

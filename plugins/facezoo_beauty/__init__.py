@@ -97,7 +97,7 @@ def facezoo_register_models(register):
 
     from facezoo.registry import shipped_models
 
-    for spec in shipped_models('beauty', Path(__file__).parent / "weights", default='efficientnet_lite0.scut5500'):
+    for spec in shipped_models('beauty', Path(__file__).parent / "weights", default='efficientnet_lite0.face-init'):
         register(spec)
 
 
