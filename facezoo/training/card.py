@@ -48,7 +48,9 @@ def training_card(config, settings: TrainSettings, history: list[dict[str, Any]]
         "Faces framed exactly as `predict` frames them (detector, then the crop in config.json); images where no face "
         "was found are left out.\n" + "\n".join(data_lines)
     )
-    if teacher:
+    if teacher and settings.gt_weight == 0:
+        data += f"\n\nTargets: the labels of the teacher `{teacher.name}` ({teacher.summary}) on every face; the datasets' labels are not used."
+    elif teacher:
         data += (
             f"\n\nTargets: the datasets' labels and the labels of the teacher `{teacher.name}` ({teacher.summary}) on every face, "
             f"mixed {settings.gt_weight:g} : {1 - settings.gt_weight:g} where a face has both."
@@ -57,7 +59,7 @@ def training_card(config, settings: TrainSettings, history: list[dict[str, Any]]
         f"Backbone `{config.backbone}` from {init}; {head_epochs} epochs of the head on frozen pooled features, then "
         f"{len(history) - head_epochs} epochs of fine-tuning{frozen} (AdamW, one-cycle, peak lr {settings.finetune_lr}, "
         f"batch {settings.batch_size}{', mirror images and small moves' if settings.augment else ''}). The best epoch on "
-        f"{summary.get('validation', 'the validation faces')} by {task.monitor[0]} is kept. "
+        f"{summary.get('validation', 'the validation faces')} by {(settings.monitor or task.monitor[0]).partition(':')[0]} is kept. "
         f"Training time {minutes:.0f} min{where}.\n\n```bash\n{command_line(settings)}\n```"
     )
     for change in summary.get("reschedules", []):
