@@ -131,10 +131,22 @@ def ray_session():
         ray.shutdown()
 
 
-def test_ray_engine_writes_the_same_bytes_as_the_local_engine(folder, reference, ray_session):
+def _close(a, b) -> bool:
+    """Equal rows, numbers to float rounding (ONNX Runtime in a Ray actor has differed from a local
+    worker in the fifth significant digit of a box: docs/scale.md)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, float):
+        return a == pytest.approx(b, rel=1e-4, abs=1e-5)
+    return a == b
+
+
+def test_ray_engine_writes_the_rows_of_the_local_engine(folder, reference, ray_session):
     out = folder / "ray.jsonl"
     summary = facezoo.batch(models(folder), folder / "manifest.csv", out, engine="ray", workers=2, progress=False, **SMALL)
-    assert summary.images == 21 and out.read_bytes() == reference.read_bytes()
+    assert summary.images == 21 and _close(read_jsonl(out), read_jsonl(reference))
 
 
 def _listening_sockets(pids: set[int]) -> list[str]:

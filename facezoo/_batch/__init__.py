@@ -113,8 +113,8 @@ def batch(
     (default: one per CPU, at most 8) of ``threads`` torch threads; ``engine="ray"`` runs a Ray
     Data actor pool of ``workers`` actors on a local Ray listening on 127.0.0.1 only, or on the
     cluster at ``ray_address`` (``"auto"`` for the one this machine belongs to), each actor with
-    ``threads`` CPUs and ``gpus_per_worker`` GPUs. Both engines compute the same bytes; the
-    number of threads changes the last digits of some numbers, so it is a setting of the run
+    ``threads`` CPUs and ``gpus_per_worker`` GPUs. Runs on one engine give the same bytes; the
+    engines can differ in the last digits (docs/scale.md), and so does the number of threads, a setting of the run
     like ``batch_size`` (workers are not). ``runtime`` and ``device`` are passed to
     :func:`facezoo.load` when given. The parts folder is removed at the end unless ``keep_parts``.
 
