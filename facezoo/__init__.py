@@ -11,11 +11,9 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 __version__ = "0.1.0"
 
+from ._lazy import lazy_getattr  # noqa: E402
 from ._plugins import PluginInfo, list_plugins, register_plugin, unregister_plugin  # noqa: E402
 from .config import ModelConfig, Preprocess  # noqa: E402
 from .errors import (  # noqa: E402
@@ -56,12 +54,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'facezoo' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:

@@ -10,20 +10,14 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_getattr
 
 from .settings import TOKEN_VARIABLE, ServeSettings
 
 _LAZY = {"create_app": ".app", "serve": ".app"}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'facezoo.serve' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 __all__ = ["TOKEN_VARIABLE", "ServeSettings", "create_app", "serve"]
