@@ -4,6 +4,7 @@ through predict, analyze, annotate and the CLI's --annotate."""
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -105,7 +106,11 @@ def test_cli_verify_two_photos(capsys):
 
 
 def test_analyze_without_tasks_runs_every_task_that_can_and_names_the_rest():
-    with pytest.warns(UserWarning, match=r"analyze\(\) skips glasses \(its weights \(hf-hub:facezoo-examples/glasses-mobilenetv3@v1\) are not downloaded\)"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         faces = facezoo.analyze(ASSETS / "group.jpg")
     assert len(faces) == 2
-    assert set(faces[0].results) == {"age-gender", "beauty", "expression", "identity", "keypoints"}
+    assert set(faces[0].results) - {"glasses"} == {"age-gender", "beauty", "expression", "identity", "keypoints"}
+    if "glasses" not in faces[0].results:  # the example plugin's Hub weights, unless a test put them in the Hub cache
+        said = " ".join(str(w.message) for w in caught)
+        assert "analyze() skips glasses (its weights (hf-hub:facezoo-examples/glasses-mobilenetv3@v1) are not downloaded)" in said

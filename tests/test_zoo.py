@@ -46,8 +46,9 @@ def test_smoke_evaluation_matches_export(model_id):
     evaluation = model.config.evaluation
     smoke = evaluation["smoke"]
     report = facezoo.evaluate(model, evaluation["dataset"], evaluation["split"], data_root=DATA, limit=smoke["limit"])
-    for name, value in smoke["metrics"].items():
-        assert report.metrics[name] == pytest.approx(value, abs=2e-3), name
+    for name, value in smoke["metrics"].items():  # to within two faces, or two same-person pairs (half
+        # of a pair subset): the detector on another runtime may move a box by a hair and flip a borderline one
+        assert report.metrics[name] == pytest.approx(value, abs=max(2e-3, 4 / smoke["limit"])), name
 
 
 @pytest.mark.parametrize("model_id", SHIPPED)
