@@ -60,6 +60,27 @@ def runnable_tasks() -> tuple[list[str], dict[str, str]]:
     return ready, skipped
 
 
+def _detection(model) -> tuple:
+    pre = model.config.preprocess
+    return (pre.detector, pre.min_face_score, pre.detect_padding)
+
+
+def _sharing_one_detector(models: list, skipped: dict[str, str]) -> list:
+    """The models that detect faces the way most of them do (one detector runs for all); the
+    others are added to ``skipped`` with the reason."""
+    groups: dict[tuple, list] = {}
+    for model in models:
+        groups.setdefault(_detection(model), []).append(model)
+    usable = [key for key in groups if key[0] is not None]
+    if not usable:
+        return models
+    chosen = max(usable, key=lambda key: (len(groups[key]), str(key)))
+    for model in models:
+        if _detection(model) != chosen:
+            skipped[model.config.task] = f"it detects faces with {_detection(model)[0]!r}, the others with {chosen[0]!r}"
+    return groups[chosen]
+
+
 class Analyzer:
     """Holds one model per task and analyses photos: detect once, every model fills each face.
 
@@ -73,16 +94,19 @@ class Analyzer:
         from ._factory import load
 
         if models is None:
-            if tasks is None:
+            every_task = tasks is None
+            if every_task:
                 tasks, skipped = runnable_tasks()
-                if skipped:
-                    warnings.warn(
-                        "analyze() skips " + "; ".join(f"{t} ({why})" for t, why in skipped.items()) + ". Name tasks=[...] to choose.",
-                        stacklevel=3,
-                    )
             if isinstance(tasks, str):
                 tasks = [tasks]
             models = [load(task, **load_options) for task in tasks]
+            if every_task:
+                models = _sharing_one_detector(models, skipped)
+                if skipped:
+                    warnings.warn(
+                        "analyze() skips " + "; ".join(f"{t} ({why})" for t, why in sorted(skipped.items())) + ". Name tasks=[...] to choose.",
+                        stacklevel=3,
+                    )
         if not models:
             raise FacezooError("analyze() needs at least one task or model")
         detectors = {(m.config.preprocess.detector, m.config.preprocess.min_face_score, m.config.preprocess.detect_padding) for m in models}
@@ -113,8 +137,8 @@ _lock = threading.Lock()
 def analyze(images: Any, tasks: Sequence[str] | None = None, *, models: list | None = None) -> list:
     """Detect the faces of an image (or a list of images) once and run each task's model on them.
 
-    ``tasks`` default to every task whose pretrained model loads offline (the others are named in
-    a warning). Models load once per process and are reused by later calls; pass ``models`` to use
+    ``tasks`` default to every task whose pretrained model loads offline and detects faces as most
+    of them do (the others are named in a warning). Models load once per process and are reused by later calls; pass ``models`` to use
     models you hold. Faces are in the detector's order (best first).
     """
     if models is not None:

@@ -110,7 +110,10 @@ def test_analyze_without_tasks_runs_every_task_that_can_and_names_the_rest():
         warnings.simplefilter("always")
         faces = facezoo.analyze(ASSETS / "group.jpg")
     assert len(faces) == 2
-    assert set(faces[0].results) - {"glasses"} == {"age-gender", "beauty", "expression", "identity", "keypoints"}
-    if "glasses" not in faces[0].results:  # the example plugin's Hub weights, unless a test put them in the Hub cache
-        said = " ".join(str(w.message) for w in caught)
-        assert "analyze() skips glasses (its weights (hf-hub:facezoo-examples/glasses-mobilenetv3@v1) are not downloaded)" in said
+    assert set(faces[0].results) == {"age-gender", "beauty", "expression", "identity", "keypoints"}
+    # the example plugin's glasses model is skipped: its Hub weights are not downloaded, or (once a test
+    # put them in the Hub cache) it detects faces with its own detector
+    said = " ".join(str(w.message) for w in caught)
+    assert "glasses" not in faces[0].results
+    assert ("analyze() skips glasses (its weights (hf-hub:facezoo-examples/glasses-mobilenetv3@v1) are not downloaded)" in said
+            or "analyze() skips glasses (it detects faces with 'mtcnn-largest', the others with 'mtcnn')" in said)
