@@ -109,7 +109,7 @@ class Analyzer:
                     )
         if not models:
             raise FacezooError("analyze() needs at least one task or model")
-        detectors = {(m.config.preprocess.detector, m.config.preprocess.min_face_score, m.config.preprocess.detect_padding) for m in models}
+        detectors = {_detection(m) for m in models}
         if len(detectors) != 1 or None in {d[0] for d in detectors}:
             raise FacezooError(
                 f"analyze() runs one detector for all models, but these models detect with {sorted(map(str, detectors))}; "
@@ -138,8 +138,8 @@ def analyze(images: Any, tasks: Sequence[str] | None = None, *, models: list | N
     """Detect the faces of an image (or a list of images) once and run each task's model on them.
 
     ``tasks`` default to every task whose pretrained model loads offline and detects faces as most
-    of them do (the others are named in a warning). Models load once per process and are reused by later calls; pass ``models`` to use
-    models you hold. Faces are in the detector's order (best first).
+    of them do (the others are named in a warning). Models load once per process and are reused by
+    later calls; pass ``models`` to use models you hold. Faces are in the detector's order (best first).
     """
     if models is not None:
         return Analyzer(models=models)(images)

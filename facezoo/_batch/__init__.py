@@ -114,8 +114,8 @@ def batch(
     Data actor pool of ``workers`` actors on a local Ray listening on 127.0.0.1 only, or on the
     cluster at ``ray_address`` (``"auto"`` for the one this machine belongs to), each actor with
     ``threads`` CPUs and ``gpus_per_worker`` GPUs. Runs on one engine give the same bytes; the
-    engines can differ in the last digits (docs/scale.md), and so does the number of threads, a setting of the run
-    like ``batch_size`` (workers are not). ``runtime`` and ``device`` are passed to
+    engines can differ in the last digits (docs/scale.md), and so can runs with other thread
+    counts, so ``threads`` is a setting of the run like ``batch_size`` (workers are not). ``runtime`` and ``device`` are passed to
     :func:`facezoo.load` when given. The parts folder is removed at the end unless ``keep_parts``.
 
     Example:

@@ -109,8 +109,8 @@ class BatchWorker:
 
     ``models`` are task names, model ids, ``hf-hub:`` ids or model directories, loaded here
     (each worker loads its own); ``load_options`` go to :func:`facezoo.load` (``runtime``,
-    ``device``); ``threads`` sets the CPU threads of torch and of ONNX Runtime. A batch is ``{"unit": [...], "images":
-    [...]}`` where each ``images`` entry is the JSON list of ``[image id, path]`` of a unit; the
+    ``device``); ``threads`` sets the CPU threads of torch and of ONNX Runtime. A batch is
+    ``{"unit": [...], "images": [...]}`` where each ``images`` entry is the JSON list of ``[image id, path]`` of a unit; the
     result is ``{"unit": [...], "rows": [...]}`` with each unit's rows as JSON text.
 
     Example:

@@ -29,4 +29,6 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
+# The training machinery (torch) is imported only when used: the CLI builds its parser from
+# facezoo.training.settings without it.
 __getattr__ = lazy_getattr(__name__, _LAZY)

@@ -34,15 +34,17 @@ class RunDirectory:
         state_file, settings_file = self.work / "state.pt", self.work / "settings.json"
         if self.output.exists() and not self.output.is_dir():
             raise FacezooError(f"{self.output} is a file; the output of a training run is a directory")
-        rescheduled = None
+        rescheduled = previous = None
         if settings_file.exists() and settings_file.read_text() != self.settings_json:
-            old, new = json.loads(settings_file.read_text()), json.loads(self.settings_json)
+            previous = settings_file.read_text()
+            old, new = json.loads(previous), json.loads(self.settings_json)
             if {**old, self.RESCHEDULABLE: None} != {**new, self.RESCHEDULABLE: None}:
                 raise FacezooError(
                     f"{self.output} holds a run with other settings ({settings_file}); use another output directory "
                     "or delete that one to start afresh (only the number of fine-tuning epochs may change on resume)"
                 )
-            rescheduled = {"from": old[self.RESCHEDULABLE], "to": new[self.RESCHEDULABLE]}
+            if old[self.RESCHEDULABLE] != new[self.RESCHEDULABLE]:
+                rescheduled = {"from": old[self.RESCHEDULABLE], "to": new[self.RESCHEDULABLE]}
         try:
             self.work.mkdir(parents=True, exist_ok=True)
             settings_file.write_text(self.settings_json)
@@ -55,7 +57,7 @@ class RunDirectory:
         if rescheduled:
             done = state["done"]["finetune"]
             if rescheduled["to"] < done:
-                settings_file.write_text(json.dumps({**json.loads(self.settings_json), self.RESCHEDULABLE: rescheduled["from"]}))
+                settings_file.write_text(previous)  # the run keeps its settings
                 raise FacezooError(f"{self.output} has run {done} fine-tuning epochs already: ask for at least {done}")
             self.write_json("reschedules.json", [*self.reschedules(), {**rescheduled, "after_epoch": done}])
         return state
