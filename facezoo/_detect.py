@@ -1,7 +1,8 @@
 """Run a registered face detector and turn its detections into :class:`~facezoo.results.Face`.
 
-This module is also the built-in plugin (entry point ``mtcnn``) that registers facezoo's MTCNN,
-the detector every built-in task names in ``preprocess.detector``.
+This module is also the built-in plugin (entry point ``detectors``) that registers facezoo's two
+detectors: YuNet, the one every shipped model names in ``preprocess.detector``, and MTCNN, kept for
+models framed with it and for users who want it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ from .registry import DetectorSpec
 from .results import Face
 
 
+def _build_yunet(runtime: str = "torch"):
+    from .detection import YuNet
+
+    return YuNet.from_pretrained(runtime=runtime)
+
+
 def _build_mtcnn(runtime: str = "torch"):
     from .detection import MTCNN
 
@@ -26,7 +33,8 @@ def _build_mtcnn(runtime: str = "torch"):
 
 @hookimpl
 def facezoo_register_detectors(register):
-    register(DetectorSpec("mtcnn", build=_build_mtcnn, summary="MTCNN with five landmarks (weights ship with facezoo)"))
+    register(DetectorSpec("yunet", build=_build_yunet, summary="YuNet-n with five landmarks, Apache-2.0 (weights ship with facezoo)"))
+    register(DetectorSpec("mtcnn", build=_build_mtcnn, summary="MTCNN with five landmarks, MIT (weights ship with facezoo)"))
 
 
 _detectors: dict[tuple[str, str], object] = {}

@@ -41,7 +41,7 @@ def test_list_plugins(capsys):
     _, out, _ = run(capsys, "list", "plugins")
     assert "glasses      facezoo-glasses 0.1.0  hooks: facezoo_register_commands, facezoo_register_datasets, facezoo_register_detectors" in out
     _, out, _ = run(capsys, "list", "plugins", "--json")
-    assert {p["name"]: p["distribution"] for p in json.loads(out)}["mtcnn"] == "facezoo"
+    assert {p["name"]: p["distribution"] for p in json.loads(out)}["detectors"] == "facezoo"
 
 
 def test_predict_untrained_json_is_labelled(capsys):

@@ -20,7 +20,7 @@ from facezoo._detect import detect_faces
 from facezoo._images import load_image
 from facezoo.detection import Detection, FaceDetector
 
-BUILT_IN = {"age-gender", "beauty", "expression", "identity", "keypoints", "mtcnn"}
+BUILT_IN = {"age-gender", "beauty", "expression", "identity", "keypoints", "detectors"}
 ALL_HOOKS = (
     "facezoo_register_commands",
     "facezoo_register_datasets",
@@ -57,7 +57,7 @@ def test_entry_points_are_discovered_with_their_distribution():
     for name in BUILT_IN:
         assert (plugins[name].distribution, plugins[name].version) == ("facezoo", facezoo.__version__)
     assert "facezoo_register_tasks" in plugins["beauty"].hooks
-    assert plugins["mtcnn"].hooks == ("facezoo_register_detectors",)
+    assert plugins["detectors"].hooks == ("facezoo_register_detectors",)
     glasses = plugins["glasses"]
     assert (glasses.distribution, glasses.version, glasses.hooks) == ("facezoo-glasses", "0.1.0", ALL_HOOKS)
     assert json.loads(json.dumps(glasses.to_dict()))["hooks"] == list(ALL_HOOKS)

@@ -1,7 +1,7 @@
 """Face detection and alignment.
 
-``MTCNN`` is imported lazily (on first attribute access) so that importing
-:mod:`facezoo.detection` or :mod:`facezoo.detection.base` does not import torch.
+``YuNet`` and ``MTCNN`` are imported on first use, so that importing :mod:`facezoo.detection` or
+:mod:`facezoo.detection.base` imports neither their runtimes nor torch.
 
 Example:
     >>> from facezoo.detection import Detection, ARCFACE_TEMPLATE_112
@@ -11,8 +11,9 @@ Example:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from facezoo._lazy import lazy_getattr
 from facezoo.detection.align import (
     ARCFACE_TEMPLATE_112,
     align_face,
@@ -24,12 +25,14 @@ from facezoo.detection.base import Detection, FaceDetector
 
 if TYPE_CHECKING:
     from facezoo.detection.mtcnn import MTCNN
+    from facezoo.detection.yunet import YuNet
 
 __all__ = [
     "ARCFACE_TEMPLATE_112",
     "MTCNN",
     "Detection",
     "FaceDetector",
+    "YuNet",
     "align_face",
     "apply_affine",
     "crop_box",
@@ -37,10 +40,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import :class:`MTCNN` (and torch) only when it is first used."""
-    if name == "MTCNN":
-        from facezoo.detection.mtcnn import MTCNN
-
-        return MTCNN
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, {"MTCNN": ".mtcnn", "YuNet": ".yunet"})

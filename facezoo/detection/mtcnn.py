@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 from facezoo.detection.base import Detection, FaceDetector
+from facezoo.detection.boxes import nms
 
 __all__ = ["MTCNN", "ONNX_PATHS", "WEIGHTS_PATH"]
 
@@ -104,34 +105,6 @@ def _regress(boxes: np.ndarray, offsets: np.ndarray, plus_one: bool = True) -> n
     """Apply box-regression offsets, which are fractions of the box width/height."""
     wh = boxes[:, 2:4] - boxes[:, 0:2] + (1.0 if plus_one else 0.0)
     return boxes + offsets * np.tile(wh, 2)
-
-
-def _nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, groups: np.ndarray | None = None, minimum: bool = False) -> np.ndarray:
-    """Greedy non-maximum suppression; indices kept, best score first.
-
-    Overlap is intersection over union (``torchvision.ops.nms``), or with ``minimum`` intersection
-    over the smaller area with MTCNN's +1 pixel convention (its final "Min" NMS). Boxes of
-    different ``groups`` (images) never suppress each other.
-    """
-    if len(boxes) == 0:
-        return np.zeros(0, dtype=np.int64)
-    boxes = boxes.astype(np.float64)
-    if groups is not None:  # shift each group far apart, as torchvision's batched_nms does
-        boxes = boxes + (groups.astype(np.float64) * (boxes.max() + 1))[:, None]
-    x1, y1, x2, y2 = boxes.T
-    plus = 1.0 if minimum else 0.0
-    areas = (x2 - x1 + plus) * (y2 - y1 + plus)
-    order = np.argsort(-scores, kind="stable")
-    keep = []
-    while order.size:
-        i, rest = order[0], order[1:]
-        keep.append(i)
-        iw = np.maximum(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + plus, 0.0)
-        ih = np.maximum(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + plus, 0.0)
-        inter = iw * ih
-        overlap = inter / np.minimum(areas[i], areas[rest]) if minimum else inter / (areas[i] + areas[rest] - inter)
-        order = rest[overlap <= threshold]
-    return np.array(keep, dtype=np.int64)
 
 
 def _crop_and_resize(images: np.ndarray, image_idx: np.ndarray, boxes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -316,7 +289,7 @@ class MTCNN(FaceDetector):
         scores, offsets = self._run_chunked("rnet", crops)
         passed = scores > thresholds[1]
         boxes, scores, image_idx, offsets = boxes[passed], scores[passed], image_idx[passed], offsets[passed]
-        keep = _nms(boxes, scores, 0.7, image_idx)
+        keep = nms(boxes, scores, 0.7, image_idx)
         boxes, image_idx = _square(_regress(boxes[keep], offsets[keep])), image_idx[keep]
         logger.debug("R-Net kept %d candidates", len(boxes))
 
@@ -336,7 +309,7 @@ class MTCNN(FaceDetector):
         out = []
         for i in range(len(images)):
             mine = rows[image_idx == i]
-            out.append(mine[_nms(mine[:, :4], mine[:, 4], 0.7, minimum=True)])
+            out.append(mine[nms(mine[:, :4], mine[:, 4], 0.7, minimum=True)])
         return out
 
     def _stage_pnet(self, images: np.ndarray, min_face_size: float, threshold: float, factor: float) -> tuple[np.ndarray, np.ndarray]:
@@ -351,7 +324,7 @@ class MTCNN(FaceDetector):
             cells = np.stack([xs, ys], axis=1).astype(np.float32)
             boxes = np.concatenate([np.floor((_PNET_STRIDE * cells + 1) / scale), np.floor((_PNET_STRIDE * cells + _PNET_CELL) / scale)], axis=1)
             scores = prob[idx, ys, xs]
-            keep = _nms(boxes, scores, 0.5, idx)
+            keep = nms(boxes, scores, 0.5, idx)
             all_boxes.append(boxes[keep])
             all_scores.append(scores[keep])
             all_offsets.append(offsets.transpose(0, 2, 3, 1)[idx, ys, xs][keep])
@@ -360,7 +333,7 @@ class MTCNN(FaceDetector):
             return np.zeros((0, 4), dtype=np.float32), np.zeros(0, dtype=np.int64)
         boxes, scores = np.concatenate(all_boxes), np.concatenate(all_scores)
         offsets, idx = np.concatenate(all_offsets), np.concatenate(all_idx)
-        keep = _nms(boxes, scores, 0.7, idx)
+        keep = nms(boxes, scores, 0.7, idx)
         return _square(_regress(boxes[keep], offsets[keep], plus_one=False)), idx[keep]
 
     def _run_chunked(self, net: str, crops: np.ndarray) -> tuple[np.ndarray, ...]:
