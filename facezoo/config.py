@@ -2,12 +2,18 @@
 
 Everything that changes a model's numbers lives here: task, backbone, head arguments, labels and
 the preprocessing contract. Training, evaluation and inference all read it, so they cannot drift.
+
+``config.json`` states its ``schema``. A file of an older schema is brought up to :data:`SCHEMA`
+by the :data:`MIGRATIONS`, one schema at a time; one of a newer schema is refused with the version
+found and the advice to upgrade facezoo, so a model pushed to the Hub stays loadable by later
+releases and never loads half-understood in an earlier one.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +27,36 @@ CROPS = ("box", "align")
 
 
 TEMPLATES = ("arcface",)
+
+SCHEMA = 1
+"""The ``config.json`` schema this facezoo writes, and the newest it reads (a file without
+``schema`` is schema 1, the format of the configs written before the number existed)."""
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+"""``MIGRATIONS[n]`` turns the dict of a schema-``n`` config (without its ``schema`` key) into one
+of schema ``n + 1``, filling the keys that schema added with the values that reproduce the old
+model's numbers. A change of the format raises :data:`SCHEMA` by one and adds its migration, a test
+of it, and the configs the previous release wrote under ``tests/assets/configs/schema<n>/``."""
+
+
+def _migrate(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """The keys of a config dict of any schema this facezoo reads, brought up to :data:`SCHEMA`."""
+    version = data.get("schema", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise WeightsError(f"{source}: schema must be a whole number of at least 1, got {version!r}")
+    if version > SCHEMA:
+        from . import __version__
+
+        writer = data.get("facezoo_version")
+        raise WeightsError(
+            f"{source} has config schema {version}, and facezoo {__version__} reads schemas up to {SCHEMA}"
+            + (f"; it was written by facezoo {writer}" if isinstance(writer, str) and writer else "")
+            + ": upgrade with pip install -U facezoo"
+        )
+    data = {key: value for key, value in data.items() if key != "schema"}
+    for step in range(version, SCHEMA):
+        data = MIGRATIONS[step](data)
+    return data
 
 
 def _number(value: Any, name: str, *, low: float | None = None, high: float | None = None, above: float | None = None) -> float:
@@ -110,6 +146,8 @@ class ModelConfig:
         'beauty/resnet18.demo'
         >>> ModelConfig.from_dict(cfg.to_dict()) == cfg
         True
+        >>> cfg.to_dict()["schema"]  # the config.json format, see SCHEMA and MIGRATIONS
+        1
     """
 
     task: str
@@ -163,20 +201,24 @@ class ModelConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-serialisable dict."""
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        """Plain JSON-serialisable dict, stating the config :data:`SCHEMA` it follows."""
+        return json.loads(json.dumps({"schema": SCHEMA, **dataclasses.asdict(self)}))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> ModelConfig:
-        """Build from :meth:`to_dict` output; unknown, missing or ill-typed keys raise, naming the source."""
+        """Build from :meth:`to_dict` output of this or an older schema (see :data:`MIGRATIONS`).
+
+        Unknown, missing or ill-typed keys raise, naming the source; so does a newer schema.
+        """
         if not isinstance(data, dict):
             raise WeightsError(f"{source} must hold a JSON object, not {type(data).__name__}")
+        data = _migrate(data, source)
         known = {f.name for f in dataclasses.fields(cls)}
         extra = set(data) - known
         if extra:
             raise WeightsError(
-                f"{source} has keys this facezoo version does not know: {sorted(extra)}. "
-                "It was probably written by a newer facezoo: upgrade with pip install -U facezoo."
+                f"{source} has keys that config schema {SCHEMA} does not define: {sorted(extra)}; "
+                f"remove them (a facezoo config.json holds {', '.join(sorted(known | {'schema'}))})"
             )
         missing = {"task", "backbone", "preprocess"} - set(data)
         if missing:
