@@ -1,5 +1,6 @@
 """config.json across releases: every schema facezoo ever wrote loads through its migrations, and a
-newer schema is refused with the version found and the advice to upgrade."""
+newer schema is refused with the version found and the advice to upgrade; a value out of its type
+or bounds, in a file or in code, is a ConfigError naming the field."""
 
 from __future__ import annotations
 
@@ -85,3 +86,18 @@ def test_unknown_keys_are_refused_at_every_schema():
     data = {**ModelConfig(task="beauty", backbone="resnet18").to_dict(), "colour": "bgr"}
     with pytest.raises(facezoo.WeightsError, match=rf"edited\.json has keys that config schema {config.SCHEMA} does not define: \['colour'\]; remove them"):
         ModelConfig.from_dict(data, source="edited.json")
+
+
+def test_a_bad_value_in_code_is_a_config_error_naming_the_field():
+    """The checks are the same for a Preprocess a plugin builds as for a config.json read from a Hub."""
+    with pytest.raises(facezoo.ConfigError, match=r"scale must be a finite number at least 0\.1 and at most 10, got 0") as info:
+        facezoo.Preprocess(scale=0)
+    assert isinstance(info.value, facezoo.WeightsError) and isinstance(info.value, ValueError)
+    with pytest.raises(facezoo.ConfigError, match=r"tag must be a string or null, got 3"):
+        ModelConfig(task="beauty", backbone="resnet18", tag=3)
+
+
+@pytest.mark.parametrize("model_id", ["beauty", "Beauty/resnet18", "beauty/", "beauty/resnet18/v1", None])
+def test_an_ill_formed_model_id_is_a_config_error_showing_the_form(model_id):
+    with pytest.raises(facezoo.ConfigError, match=rf"{model_id!r} is not a model id: write task/backbone\.tag \(e\.g\. beauty/resnet18\.demo\)"):
+        facezoo.PretrainedSpec(model_id, source="hf-hub:me/model")
