@@ -17,6 +17,7 @@ from ._lazy import lazy_getattr  # noqa: E402
 from ._plugins import PluginInfo, list_plugins, register_plugin, unregister_plugin  # noqa: E402
 from .config import ModelConfig, Preprocess  # noqa: E402
 from .errors import (  # noqa: E402
+    ConfigError,
     DatasetError,
     FacezooError,
     HubError,
@@ -62,7 +63,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "CommandSpec", "DatasetError", "DatasetSpec", "TeacherSpec", "DetectorSpec", "Face", "FaceCrop", "FaceModel", "FaceResult", "FaceTransform",
+    "CommandSpec", "ConfigError", "DatasetError", "DatasetSpec", "TeacherSpec", "DetectorSpec", "Face", "FaceCrop", "FaceModel", "FaceResult", "FaceTransform",
     "FacezooError", "HubError", "ImageTooLargeError", "InputError", "NotAnImageError", "MissingExtraError", "ModelConfig", "PluginError", "PluginInfo",
     "Preprocess", "PretrainedSpec", "TaskSpec", "UnknownNameError", "WeightsError", "__version__", "hookimpl",
     "list_models", "list_plugins", "list_tasks", "load", "new_config", "push_directory", "export",

@@ -2,17 +2,24 @@
 
 Everything that changes a model's numbers lives here: task, backbone, head arguments, labels and
 the preprocessing contract. Training, evaluation and inference all read it, so they cannot drift.
+
+``config.json`` states its ``schema``. A file of an older schema is brought up to :data:`SCHEMA`
+by the :data:`MIGRATIONS`, one schema at a time; one of a newer schema is refused with the version
+found and the advice to upgrade facezoo, so a model pushed to the Hub stays loadable by later
+releases and never loads half-understood in an earlier one.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import WeightsError
+from .errors import ConfigError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -21,21 +28,57 @@ CROPS = ("box", "align")
 
 
 TEMPLATES = ("arcface",)
+MAX_INPUT_SIZE = 1024  # pixels per side: a face network's input, not a photo
+MAX_CONFIG_BYTES = 1 << 20  # a config.json is a few KiB; a larger file is refused before it is parsed
+
+SCHEMA = 1
+"""The ``config.json`` schema this facezoo writes, and the newest it reads (a file without
+``schema`` is schema 1, the format of the configs written before the number existed)."""
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+"""``MIGRATIONS[n]`` turns the dict of a schema-``n`` config (without its ``schema`` key) into one
+of schema ``n + 1``, filling the keys that schema added with the values that reproduce the old
+model's numbers. A change of the format raises :data:`SCHEMA` by one and adds its migration, a test
+of it, and the configs the previous release wrote under ``tests/assets/configs/schema<n>/``."""
 
 
-def _number(value: Any, name: str, *, low: float | None = None, high: float | None = None, above: float | None = None) -> float:
+def _migrate(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """The keys of a config dict of any schema this facezoo reads, brought up to :data:`SCHEMA`."""
+    version = data.get("schema", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ConfigError(f"{source}: schema must be a whole number of at least 1, got {version!r}")
+    if version > SCHEMA:
+        from . import __version__
+
+        writer = data.get("facezoo_version")
+        raise ConfigError(
+            f"{source} has config schema {version}, and facezoo {__version__} reads schemas up to {SCHEMA}"
+            + (f"; it was written by facezoo {writer}" if isinstance(writer, str) and writer else "")
+            + ": upgrade with pip install -U facezoo"
+        )
+    data = {key: value for key, value in data.items() if key != "schema"}
+    for step in range(version, SCHEMA):
+        data = MIGRATIONS[step](data)
+    return data
+
+
+def _number(value: Any, name: str, *, low: float | None = None, high: float | None = None) -> float:
+    """``value`` as a finite float within ``[low, high]``, or a :class:`ConfigError` naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    if value != value or (low is not None and value < low) or (high is not None and value > high) or (above is not None and value <= above):
-        bounds = [f">= {low}" if low is not None else "", f"<= {high}" if high is not None else "", f"> {above}" if above is not None else ""]
-        raise ValueError(f"{name} must be {' and '.join(b for b in bounds if b)}, got {value!r}")
-    return value
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except OverflowError:  # an integer too large for a float
+        number = math.inf if value > 0 else -math.inf
+    if not math.isfinite(number) or (low is not None and number < low) or (high is not None and number > high):
+        bounds = [f"at least {low:g}" if low is not None else "", f"at most {high:g}" if high is not None else ""]
+        raise ConfigError(f"{name} must be a finite number{' ' if low is not None or high is not None else ''}{' and '.join(b for b in bounds if b)}, got {number:g}")
+    return number
 
 
 def _numbers(value: Any, name: str, count: int) -> tuple:
     if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != count:
-        raise ValueError(f"{name} must be a list of {count} numbers, got {value!r}")
+        raise ConfigError(f"{name} must be a list of {count} numbers, got {value!r}")
     return tuple(_number(v, f"{name}[{i}]") for i, v in enumerate(value))
 
 
@@ -51,6 +94,10 @@ class Preprocess:
     ``input_size`` (height, width), optionally made gray, and normalised with ``mean``/``std``.
     Training, evaluation and ``predict`` all frame faces through this one contract. When no
     detector runs (``detector=None`` or ``predict(..., detect=False)``) the whole image is the face.
+    Every field is checked here: a value of the wrong type or out of its bounds (``input_size`` from 8
+    to :data:`MAX_INPUT_SIZE`, ``margin`` 0–4, ``scale`` 0.1–10, ``min_face_score`` 0–1,
+    ``detect_padding`` 0–1, finite ``mean``, ``std`` above 0) is a :class:`~facezoo.ConfigError`
+    naming the field.
 
     Example:
         >>> Preprocess(input_size=(96, 96), grayscale=True).input_size
@@ -73,28 +120,29 @@ class Preprocess:
     def __post_init__(self) -> None:
         size = self.input_size
         if isinstance(size, (str, bytes)) or not hasattr(size, "__len__") or len(size) != 2 or any(
-            isinstance(v, bool) or not isinstance(v, int) or v < 8 for v in size
+            isinstance(v, bool) or not isinstance(v, int) or not 8 <= v <= MAX_INPUT_SIZE for v in size
         ):
-            raise ValueError(f"input_size must be [height, width], two integers of at least 8, got {size!r}")
+            shown = size if not hasattr(size, "__len__") or len(size) <= 2 else f"a list of {len(size)}"
+            raise ConfigError(f"input_size must be [height, width], two integers from 8 to {MAX_INPUT_SIZE}, got {shown!r}")
         object.__setattr__(self, "input_size", tuple(size))
         object.__setattr__(self, "mean", _numbers(self.mean, "mean", 3))
         object.__setattr__(self, "std", _numbers(self.std, "std", 3))
         if min(self.std) <= 0:
-            raise ValueError(f"std must be three numbers above 0, got {list(self.std)}")
+            raise ConfigError(f"std must be three numbers above 0, got {list(self.std)}")
         if self.interpolation not in INTERPOLATIONS:
-            raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {self.interpolation!r}")
+            raise ConfigError(f"interpolation must be one of {INTERPOLATIONS}, got {self.interpolation!r}")
         if not isinstance(self.grayscale, bool):
-            raise ValueError(f"grayscale must be true or false, got {self.grayscale!r}")
+            raise ConfigError(f"grayscale must be true or false, got {self.grayscale!r}")
         if self.crop not in CROPS:
-            raise ValueError(f"crop must be one of {CROPS}, got {self.crop!r}")
+            raise ConfigError(f"crop must be one of {CROPS}, got {self.crop!r}")
         if self.template not in TEMPLATES:
-            raise ValueError(f"template must be one of {TEMPLATES}, got {self.template!r}")
-        object.__setattr__(self, "margin", _number(self.margin, "margin", low=0.0))
-        object.__setattr__(self, "scale", _number(self.scale, "scale", above=0.0))
+            raise ConfigError(f"template must be one of {TEMPLATES}, got {self.template!r}")
+        object.__setattr__(self, "margin", _number(self.margin, "margin", low=0.0, high=4.0))
+        object.__setattr__(self, "scale", _number(self.scale, "scale", low=0.1, high=10.0))
         object.__setattr__(self, "min_face_score", _number(self.min_face_score, "min_face_score", low=0.0, high=1.0))
-        object.__setattr__(self, "detect_padding", _number(self.detect_padding, "detect_padding", low=0.0))
+        object.__setattr__(self, "detect_padding", _number(self.detect_padding, "detect_padding", low=0.0, high=1.0))
         if self.detector is not None and (not isinstance(self.detector, str) or not self.detector):
-            raise ValueError(f"detector must be a detector name or null, got {self.detector!r}")
+            raise ConfigError(f"detector must be a detector name or null, got {self.detector!r}")
 
 
 @dataclass(frozen=True)
@@ -110,6 +158,8 @@ class ModelConfig:
         'beauty/resnet18.demo'
         >>> ModelConfig.from_dict(cfg.to_dict()) == cfg
         True
+        >>> cfg.to_dict()["schema"]  # the config.json format, see SCHEMA and MIGRATIONS
+        1
     """
 
     task: str
@@ -131,21 +181,21 @@ class ModelConfig:
             object.__setattr__(self, "preprocess", Preprocess(**self.preprocess))
         for name in ("task", "backbone"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
-                raise ValueError(f"{name} must be a non-empty string, got {getattr(self, name)!r}")
+                raise ConfigError(f"{name} must be a non-empty string, got {getattr(self, name)!r}")
         if self.tag is not None and not isinstance(self.tag, str):
-            raise ValueError(f"tag must be a string or null, got {self.tag!r}")
+            raise ConfigError(f"tag must be a string or null, got {self.tag!r}")
         for name in ("labels", "datasets", "teachers"):
             value = getattr(self, name)
             if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-                raise ValueError(f"{name} must be a list of strings, got {value!r}")
+                raise ConfigError(f"{name} must be a list of strings, got {value!r}")
             object.__setattr__(self, name, tuple(value))
         for name in ("head", "metrics", "evaluation"):
             if not isinstance(getattr(self, name), dict):
-                raise ValueError(f"{name} must be an object (a dict), got {getattr(self, name)!r}")
+                raise ConfigError(f"{name} must be an object (a dict), got {getattr(self, name)!r}")
         if not isinstance(self.trained, bool):
-            raise ValueError(f"trained must be true or false, got {self.trained!r}")
+            raise ConfigError(f"trained must be true or false, got {self.trained!r}")
         if self.license is not None and not isinstance(self.license, str):
-            raise ValueError(f"license must be a string or null, got {self.license!r}")
+            raise ConfigError(f"license must be a string or null, got {self.license!r}")
         if not self.facezoo_version:
             from . import __version__
 
@@ -163,37 +213,41 @@ class ModelConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-serialisable dict."""
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        """Plain JSON-serialisable dict, stating the config :data:`SCHEMA` it follows."""
+        return json.loads(json.dumps({"schema": SCHEMA, **dataclasses.asdict(self)}))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> ModelConfig:
-        """Build from :meth:`to_dict` output; unknown, missing or ill-typed keys raise, naming the source."""
+        """Build from :meth:`to_dict` output of this or an older schema (see :data:`MIGRATIONS`).
+
+        Unknown, missing or ill-typed keys raise, naming the source; so does a newer schema.
+        """
         if not isinstance(data, dict):
-            raise WeightsError(f"{source} must hold a JSON object, not {type(data).__name__}")
+            raise ConfigError(f"{source} must hold a JSON object, not {type(data).__name__}")
+        data = _migrate(data, source)
         known = {f.name for f in dataclasses.fields(cls)}
         extra = set(data) - known
         if extra:
-            raise WeightsError(
-                f"{source} has keys this facezoo version does not know: {sorted(extra)}. "
-                "It was probably written by a newer facezoo: upgrade with pip install -U facezoo."
+            raise ConfigError(
+                f"{source} has keys that config schema {SCHEMA} does not define: {sorted(extra)}; "
+                f"remove them (a facezoo config.json holds {', '.join(sorted(known | {'schema'}))})"
             )
         missing = {"task", "backbone", "preprocess"} - set(data)
         if missing:
-            raise WeightsError(f"{source} lacks the required keys {sorted(missing)}")
+            raise ConfigError(f"{source} lacks the required keys {sorted(missing)}")
         pre = data["preprocess"]
         if not isinstance(pre, dict):
-            raise WeightsError(f"{source}: preprocess must be an object, got {pre!r}")
+            raise ConfigError(f"{source}: preprocess must be an object, got {pre!r}")
         pre_known = {f.name for f in dataclasses.fields(Preprocess)}
         if set(pre) != pre_known:
-            raise WeightsError(
+            raise ConfigError(
                 f"{source}: preprocess has unknown keys {sorted(set(pre) - pre_known)} and lacks {sorted(pre_known - set(pre))}; "
                 "every preprocessing setting must be stated, since it changes the model's answers"
             )
         try:
             return cls(**{**data, "preprocess": Preprocess(**pre)})
-        except (TypeError, ValueError) as exc:
-            raise WeightsError(f"{source}: {exc}") from None
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
 
     def save(self, path: str | Path) -> None:
         """Write as indented JSON."""
@@ -201,14 +255,23 @@ class ModelConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> ModelConfig:
-        """Read a ``config.json`` written by :meth:`save`."""
+        """Read a ``config.json`` written by :meth:`save`; one over :data:`MAX_CONFIG_BYTES` is refused unread."""
         path = Path(path)
         try:
-            data = json.loads(path.read_text())
+            with path.open("rb") as file:
+                text = file.read(MAX_CONFIG_BYTES + 1)
         except FileNotFoundError:
-            raise WeightsError(f"{path} does not exist: a facezoo model directory holds config.json") from None
+            raise ConfigError(f"{path} does not exist: a facezoo model directory holds config.json") from None
+        except OSError as exc:
+            raise ConfigError(f"{path} cannot be read ({exc})") from None
+        if len(text) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path} is larger than {MAX_CONFIG_BYTES >> 10} KiB; a facezoo config.json is a few KiB: is it the right file?")
+        try:
+            data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise WeightsError(f"{path} is not valid JSON ({exc})") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise WeightsError(f"{path} cannot be read ({exc})") from None
+            raise ConfigError(f"{path} is not valid JSON ({exc})") from None
+        except RecursionError:
+            raise ConfigError(f"{path} nests JSON too deeply to parse; a facezoo config.json is an object a few levels deep") from None
+        except ValueError as exc:  # not UTF-8, or an integer of thousands of digits
+            raise ConfigError(f"{path} cannot be parsed ({exc})") from None
         return cls.from_dict(data, source=str(path))

@@ -34,6 +34,12 @@ class WeightsError(FacezooError):
     """Missing, mismatched or unsafe model weights."""
 
 
+class ConfigError(WeightsError, ValueError):
+    """A model config facezoo cannot use: a ``config.json``, :class:`~facezoo.ModelConfig` or
+    :class:`~facezoo.Preprocess` value out of its type or bounds (the message names the field), a
+    config of a newer schema, or a model id that is not ``task/backbone.tag``."""
+
+
 class HubError(FacezooError):
     """A Hugging Face Hub repository or revision that cannot be reached or does not exist."""
 

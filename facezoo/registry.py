@@ -14,21 +14,21 @@ from pathlib import Path
 from typing import Any
 
 from .config import Preprocess
-from .errors import PluginError, unknown_name
+from .errors import ConfigError, PluginError, unknown_name
 
 MODEL_ID = re.compile(r"^(?P<task>[a-z0-9][a-z0-9_-]*)/(?P<backbone>[^./][^/]*?)(?:\.(?P<tag>[A-Za-z0-9_-]+))?$")
 
 
 def parse_model_id(model_id: str) -> tuple[str, str, str | None]:
-    """Split ``task/backbone.tag`` into its parts.
+    """Split ``task/backbone.tag`` into its parts; anything else is a :class:`~facezoo.ConfigError`.
 
     Example:
         >>> parse_model_id("beauty/tf_efficientnet_lite0.scut5500")
         ('beauty', 'tf_efficientnet_lite0', 'scut5500')
     """
-    match = MODEL_ID.match(model_id)
+    match = MODEL_ID.match(model_id) if isinstance(model_id, str) else None
     if not match:
-        raise ValueError(f"{model_id!r} is not a model id of the form task/backbone.tag")
+        raise ConfigError(f"{model_id!r} is not a model id: write task/backbone.tag (e.g. beauty/resnet18.demo) or task/backbone")
     return match["task"], match["backbone"], match["tag"]
 
 

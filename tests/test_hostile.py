@@ -87,6 +87,13 @@ def test_config_without_preprocess_is_an_error(saved):
         (lambda c: c.update(labels=None), r"labels must be a list of strings"),
         (lambda c: c.update(trained="yes"), r"trained must be true or false"),
         (lambda c: c.update(head={"mode": "distribution", "bins": "101", "dropout": 0.2}), r"head argument 'bins' is '101' \(str\); task 'beauty' expects int \(like 101\)"),
+        (lambda c: c["preprocess"].update(input_size=[30000, 30000]), r"input_size must be \[height, width\], two integers from 8 to 1024, got \[30000, 30000\]"),
+        (lambda c: c["preprocess"].update(input_size=[1e6, 1e6]), r"input_size must be .*, got \[1000000\.0, 1000000\.0\]"),
+        (lambda c: c["preprocess"].update(detect_padding=1e308), r"detect_padding must be a finite number at least 0 and at most 1, got 1e\+308"),
+        (lambda c: c["preprocess"].update(detect_padding=1000), r"detect_padding must be .* at most 1, got 1000"),
+        (lambda c: c["preprocess"].update(scale=1e-300), r"scale must be a finite number at least 0\.1 and at most 10, got 1e-300"),
+        (lambda c: c["preprocess"].update(margin=10**400), r"margin must be a finite number at least 0 and at most 4, got inf"),
+        (lambda c: c["preprocess"].update(mean=[float("inf"), 0.5, 0.5]), r"mean\[0\] must be a finite number, got inf"),
     ],
 )
 def test_hand_edited_config_values_are_errors_naming_the_file(saved, edit, message):
@@ -94,6 +101,24 @@ def test_hand_edited_config_values_are_errors_naming_the_file(saved, edit, messa
     edit(config)
     (saved / "config.json").write_text(json.dumps(config))
     with pytest.raises(facezoo.FacezooError, match=message) as info:
+        facezoo.load(str(saved))
+    assert no_traceback(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (lambda c: json.dumps({**c, "evaluation": {"padding": "x" * (1 << 20)}}), r"config\.json is larger than 1024 KiB; .*is it the right file\?"),
+        (lambda c: "[" * 100_000 + "]" * 100_000, r"config\.json nests JSON too deeply to parse"),
+        (lambda c: json.dumps(c).replace('"margin": 0.2', '"margin": 1' + "0" * 5000), r"config\.json cannot be parsed \(Exceeds the limit \(4300 digits\)"),
+        (lambda c: json.dumps(c).replace('"beauty"', '"beaut\xff"'), r"config\.json cannot be parsed \('utf-8' codec can't decode byte 0xff"),
+    ],
+    ids=["over-1-MiB", "deeply-nested", "5000-digit-integer", "not-utf-8"],
+)
+def test_hostile_config_files_are_errors_naming_the_file(saved, text, message):
+    config = json.loads((saved / "config.json").read_text())
+    (saved / "config.json").write_text(text(config), encoding="latin-1")
+    with pytest.raises(facezoo.ConfigError, match=message) as info:
         facezoo.load(str(saved))
     assert no_traceback(info.value)
 

@@ -67,7 +67,7 @@ def postprocess(outputs, crops, config) -> list[GlassesResult]:
 
 def metrics(predictions, targets, config) -> dict[str, float]:
     """Accuracy over a split: the most likely class of predictions and targets agree."""
-    return {"accuracy": float((predictions.argmax(dim=1) == targets.argmax(dim=1)).float().mean())}
+    return {"accuracy": float((predictions.argmax(axis=1) == targets.argmax(axis=1)).mean())}
 
 
 @hookimpl

@@ -37,3 +37,12 @@ def test_save_and_load_give_the_same_model(tmp_path):
 def test_importing_the_plugin_imports_no_torch():
     code = "import sys, facezoo; facezoo.list_tasks(); assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_metrics_score_numpy_predictions_against_numpy_targets():
+    """metrics runs on the inference side, where there is no torch: numpy in, a float accuracy out."""
+    model = facezoo.load("glasses", "test_resnet", pretrained=False)
+    predictions = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]], dtype=np.float32)
+    targets = np.eye(2, dtype=np.float32)[[0, 1, 1, 1]]
+    scores = model.task.metrics(predictions, targets, model.config)
+    assert scores == {"accuracy": 0.75} and type(scores["accuracy"]) is float
