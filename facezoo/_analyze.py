@@ -123,8 +123,11 @@ class Analyzer:
         pictures = load_images(items)
         faces = self.models[0].detect(pictures)
         records = [[FaceAnalysis(face=f) for f in found] for found in faces]
+        cut: dict[tuple, list] = {}  # crops per framing: models framing faces alike share them
         for model in self.models:
-            for image_records, results in zip(records, model.predict(pictures, faces=faces)):
+            if model.transform.framing not in cut:
+                cut[model.transform.framing] = model.prepare(pictures, faces=faces)[0]
+            for image_records, results in zip(records, model.predict_crops(cut[model.transform.framing], len(pictures))):
                 for record, result in zip(image_records, results):
                     record.results[model.config.task] = result
         return records[0] if single else records

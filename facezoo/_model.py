@@ -122,6 +122,18 @@ class FaceModel:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
         crops, count, single = self.prepare(inputs, detect=detect, faces=faces)
+        per_image = self.predict_crops(crops, count, batch_size=batch_size)
+        return per_image[0] if single else per_image
+
+    def predict_crops(self, crops: list[FaceCrop], count: int, *, batch_size: int = 32) -> list[list[FaceResult]]:
+        """Results for faces already cut out by :meth:`prepare` (or by a model with the same
+        ``transform.framing``), one list per image of the ``count`` images.
+
+        Example:
+            >>> crops, count, _ = model.prepare(["a.jpg", "b.jpg"])   # doctest: +SKIP
+            >>> model.predict_crops(crops, count)                      # doctest: +SKIP
+            [[BeautyResult(...)], []]
+        """
         results: list[FaceResult] = []
         for start in range(0, len(crops), batch_size):
             chunk = crops[start : start + batch_size]
@@ -131,7 +143,7 @@ class FaceModel:
         per_image: list[list[FaceResult]] = [[] for _ in range(count)]
         for crop, result in zip(crops, results):
             per_image[crop.source].append(dataclasses.replace(result, model=self.config.model_id, trained=self.config.trained, face=crop.face))
-        return per_image[0] if single else per_image
+        return per_image
 
     def save_pretrained(self, directory: str | Path, *, card: str | None = None) -> Path:
         """Write ``config.json``, ``model.safetensors`` and a ``README.md`` card to ``directory``.

@@ -61,6 +61,18 @@ class FaceTransform:
     def __repr__(self) -> str:
         return f"FaceTransform({self.preprocess})"
 
+    @property
+    def framing(self) -> tuple:
+        """What decides the crops (not their normalisation): models with equal framings can share
+        the faces one of them cut out.
+
+        Example:
+            >>> FaceTransform(Preprocess()).framing == FaceTransform(Preprocess(mean=(0.5, 0.5, 0.5))).framing
+            True
+        """
+        p = self.preprocess
+        return (p.crop, p.template, p.scale, p.margin, p.input_size, p.interpolation, p.grayscale)
+
     def crop(self, image: Image.Image, face: Face | None = None, source: int = 0) -> FaceCrop:
         """Cut ``face`` (or the whole image when ``None``) out of an RGB image."""
         height, width = self.size
@@ -71,11 +83,10 @@ class FaceTransform:
         else:
             from .detection import align_face, crop_box
 
-            pixels = np.asarray(image)
             if self.preprocess.crop == "align":
-                array, matrix = align_face(pixels, face.landmarks, output_size=(height, width), scale=self.preprocess.scale)
+                array, matrix = align_face(image, face.landmarks, output_size=(height, width), scale=self.preprocess.scale)
             else:
-                array, matrix = crop_box(pixels, face.box, output_size=(height, width), margin=self.preprocess.margin)
+                array, matrix = crop_box(image, face.box, output_size=(height, width), margin=self.preprocess.margin)
             crop = Image.fromarray(array)
         if self.preprocess.grayscale:
             crop = crop.convert("L").convert("RGB")

@@ -88,19 +88,34 @@ def estimate_similarity(
     return np.hstack([scale * rotation, translation[:, None]])
 
 
-def _warp(image: np.ndarray, crop_to_image: np.ndarray, output_size: tuple[int, int]) -> np.ndarray:
+def _as_pil(image: np.ndarray | Image.Image) -> Image.Image:
+    return image if isinstance(image, Image.Image) else Image.fromarray(image)
+
+
+def _warp(image: np.ndarray | Image.Image, crop_to_image: np.ndarray, output_size: tuple[int, int]) -> np.ndarray:
     """Sample ``image`` on the crop grid given by ``crop_to_image`` (bilinear, zeros outside).
 
     When the crop is much smaller than the image region, the image is first box-reduced by an
-    integer factor so that bilinear sampling does not alias.
+    integer factor so that bilinear sampling does not alias. Only the region the crop samples is
+    reduced and warped (cut at multiples of the factor, so the pixels equal a warp of the whole
+    image): the cost depends on the face, not on the photo.
     """
     height, width = output_size
+    pil = _as_pil(image)
     linear = crop_to_image[:, :2]
     # Pixel-index -> PIL's continuous coordinates (pixel centres at +0.5).
     offset = crop_to_image[:, 2] + 0.5 - linear @ np.array([0.5, 0.5])
-    pil = Image.fromarray(image)
     step = float(np.sqrt(abs(np.linalg.det(linear))))  # image pixels per crop pixel
     factor = int(step // 2) if step >= 4 else 1
+    corners = np.array([[0, 0], [width, 0], [0, height], [width, height]], dtype=np.float64) @ linear.T + offset
+    low = np.floor(corners.min(axis=0)) - 2 * factor
+    high = np.ceil(corners.max(axis=0)) + 2 * factor
+    x0, y0 = (max(0, int(v) // factor * factor) for v in low)
+    x1, y1 = min(pil.width, int(high[0])), min(pil.height, int(high[1]))
+    if x0 >= x1 or y0 >= y1:  # the crop lies wholly outside the image
+        return np.asarray(Image.new(pil.mode, (width, height)))
+    pil = pil.crop((x0, y0, x1, y1))
+    offset = offset - np.array([x0, y0])
     if factor > 1:
         pil = pil.reduce(factor)
         linear, offset = linear / factor, offset / factor
@@ -110,7 +125,7 @@ def _warp(image: np.ndarray, crop_to_image: np.ndarray, output_size: tuple[int, 
 
 
 def align_face(
-    image: np.ndarray,
+    image: np.ndarray | Image.Image,
     landmarks: np.ndarray | Sequence[Sequence[float]],
     output_size: tuple[int, int] = (112, 112),
     scale: float = 1.0,
@@ -139,7 +154,7 @@ def align_face(
 
 
 def crop_box(
-    image: np.ndarray,
+    image: np.ndarray | Image.Image,
     box: Sequence[float],
     output_size: tuple[int, int] = (112, 112),
     margin: float = 0.2,
@@ -177,7 +192,7 @@ def crop_box(
     # of the exact fractional region.
     x0, y0 = int(np.floor(left)), int(np.floor(top))
     x3, y3 = int(np.ceil(left + bw)), int(np.ceil(top + bh))
-    region = Image.fromarray(image).crop((x0, y0, x3, y3))
+    region = _as_pil(image).crop((x0, y0, x3, y3))
     out = region.resize(
         (width, height),
         Image.Resampling.BILINEAR,

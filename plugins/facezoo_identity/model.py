@@ -94,7 +94,13 @@ class IdentityModel(FaceModel):
         """As :meth:`facezoo.FaceModel.predict`; with a gallery, each result also lists its ``top_k`` matches."""
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise InputError(f"top_k must be a positive whole number, got {top_k!r}")
-        results = super().predict(inputs, batch_size=batch_size, detect=detect, faces=faces)
+        crops, count, single = self.prepare(inputs, detect=detect, faces=faces)
+        per_image = self.predict_crops(crops, count, batch_size=batch_size, top_k=top_k)
+        return per_image[0] if single else per_image
+
+    def predict_crops(self, crops: list, count: int, *, batch_size: int = 32, top_k: int = 3) -> list[list[IdentityResult]]:
+        """As :meth:`facezoo.FaceModel.predict_crops`; with a gallery, each result also lists its ``top_k`` matches."""
+        results = super().predict_crops(crops, count, batch_size=batch_size)
         if not self.gallery:
             return results
         names = list(self.gallery)
@@ -105,5 +111,4 @@ class IdentityModel(FaceModel):
             order = np.argsort(-sims)[:top_k]
             return dataclasses.replace(result, matches=[Match(names[i], round(float(sims[i]), 6)) for i in order])
 
-        nested = results and isinstance(results[0], list)
-        return [[with_matches(r) for r in group] for group in results] if nested else [with_matches(r) for r in results]
+        return [[with_matches(r) for r in group] for group in results]
