@@ -71,6 +71,16 @@ def training_card(config, settings: TrainSettings, history: list[dict[str, Any]]
         training += f"\n\nFitted after training on `{summary['calibrated']['on']}`: " + ", ".join(
             f"{k} = {_fmt(v)}" for k, v in summary["calibrated"].items() if k != "on"
         )
+    return measured_card(config, settings, reports, data=data, training=training)
+
+
+def measured_card(config, settings: TrainSettings, reports: list, *, data: str, training: str) -> str:
+    """The card of a model trained with ``settings``: ``data`` and ``training`` describe what it
+    learnt from and how; every other section comes from ``reports``, measured on the shipped weights
+    (the first one is the headline), and the ONNX measurements in ``config.evaluation``."""
+    registry = _plugins.registry()
+    task = registry.get("task", settings.task)
+    teacher = registry.get("teacher", settings.teacher) if settings.teacher else None
     measured = [m for report in reports for m in report.measured()]
     sections: dict[str, str] = {}
     for report in reports:

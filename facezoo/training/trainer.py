@@ -23,7 +23,7 @@ from .card import training_card
 from .data import Source, TrainingData, licence_of, training_data
 from .loop import Loop
 from .run import RunDirectory
-from .settings import TrainSettings, command_line
+from .settings import TrainSettings
 
 logger = logging.getLogger(__name__)
 
@@ -176,13 +176,7 @@ def _train(settings: TrainSettings, output: Path, data_root: str | None, stop_af
     if directory.reschedules():
         summary["reschedules"] = directory.reschedules()
     if spec.calibrate is not None:
-        val_source = Source.parse(settings.val) if settings.val else Source(settings.dataset, "val" if "val" in _plugins.registry().get("dataset", settings.dataset).splits else settings.train_split)
-        if settings.limit:  # a quick run frames few images
-            val_source = Source(val_source.dataset, val_source.split, max(8, settings.limit // 4))
-        val_set = val_source.load(data_root, settings.seed)
-        updates = spec.calibrate(model, val_set, face_arrays(val_set, model.transform, progress=progress))
-        model.config = model.config.replace(head={**model.config.head, **updates})
-        summary["calibrated"] = {**updates, "on": str(val_source)}
+        summary["calibrated"] = calibrate(model, settings, data_root, progress)
     model.config = model.config.replace(trained=True)
     report = None
     if settings.test_split:
@@ -194,6 +188,19 @@ def _train(settings: TrainSettings, output: Path, data_root: str | None, stop_af
     directory.write_json("summary.json", summary)
     write_model_dir(output, model.config, model.network.state_dict(), training_card(model.config, settings, loop.history, [report] if report else [], summary))
     return output
+
+
+def calibrate(model, settings: TrainSettings, data_root: str | None = None, progress: bool = False) -> dict[str, Any]:
+    """Fit the task's post-training values (e.g. identity's threshold) on the run's validation
+    faces, framed by ``model``'s config; returns them with the faces they were fitted on."""
+    spec = _plugins.registry().get("task", settings.task)
+    val_source = Source.parse(settings.val) if settings.val else Source(settings.dataset, "val" if "val" in _plugins.registry().get("dataset", settings.dataset).splits else settings.train_split)
+    if settings.limit:  # a quick run frames few images
+        val_source = Source(val_source.dataset, val_source.split, max(8, settings.limit // 4))
+    val_set = val_source.load(data_root, settings.seed)
+    updates = spec.calibrate(model, val_set, face_arrays(val_set, model.transform, progress=progress))
+    model.config = model.config.replace(head={**model.config.head, **updates})
+    return {**updates, "on": str(val_source)}
 
 
 def export(
@@ -226,8 +233,6 @@ def export(
     Example:
         >>> export("runs/beauty", "plugins/facezoo_beauty/weights/efficientnet_lite0.scut5500")  # doctest: +SKIP
     """
-    from .._evaluate import evaluate
-
     run = Path(run_dir)
     settings = TrainSettings.from_json((run / "training" / "settings.json").read_text())
     history = json.loads((run / "training" / "history.json").read_text())
@@ -236,11 +241,35 @@ def export(
     model.config = model.config.replace(**lineage(settings))
     if half:
         model.network.half().float().eval()
-    test = settings.test_dataset or settings.dataset
     if not settings.test_split:
         raise FacezooError(f"{run} was trained without a test split: nothing to measure the shipped model on")
     if quantize not in (None, "int8") or (quantize and not onnx):
         raise FacezooError("quantize must be 'int8', together with onnx=True")
+    reports = measure(model, settings, target_dir, half=half, data_root=data_root, smoke_limit=smoke_limit, checks=checks, onnx=onnx, quantize=quantize, calibration=calibration)
+    _plugins.reset()  # a model exported into a plugin's weights folder is registered now: its card says so
+    card = training_card(model.config, settings, history, reports, summary)
+    return write_model_dir(target_dir, model.config, model.network.state_dict(), card, half=half)
+
+
+def measure(
+    model,
+    settings: TrainSettings,
+    target_dir: str | Path,
+    *,
+    half: bool = True,
+    data_root: str | None = None,
+    smoke_limit: int = 300,
+    checks: tuple[str, ...] = (),
+    onnx: bool = False,
+    quantize: str | None = None,
+    calibration: int = 300,
+) -> list:
+    """Measure ``model`` as :func:`export` describes, write it to ``target_dir`` with its
+    ``metrics`` and ``evaluation`` (and, with ``onnx``, the int8 model) and return the reports,
+    the headline first; the card is the caller's."""
+    from .._evaluate import evaluate
+
+    test = settings.test_dataset or settings.dataset
     headline = evaluate(model, test, settings.test_split, data_root=data_root, compare_teacher=settings.teacher if _teacher_scores(test, settings) else None)
     reports = [headline]
     if test in _plugins.registry().names("dataset") and _plugins.registry().get("dataset", test).evaluate is None:
@@ -272,9 +301,7 @@ def export(
     if onnx:
         evaluation["onnx"] = _export_onnx(model, target, settings, headline, quantize, calibration, data_root)
         model.config = model.config.replace(evaluation=evaluation)
-    _plugins.reset()  # a model exported into a plugin's weights folder is registered now: its card says so
-    card = training_card(model.config, settings, history, reports, summary)
-    return write_model_dir(target, model.config, model.network.state_dict(), card, half=half)
+    return reports
 
 
 def _export_onnx(model, target: Path, settings: TrainSettings, headline, quantize, calibration: int, data_root) -> dict:
