@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from .errors import ImageTooLargeError, InputError, NotAnImageError
 
@@ -165,6 +165,12 @@ def load_image(source: Any, index: int | None = None) -> Image.Image:
     if isinstance(source, (str, os.PathLike)):
         img = _from_path(Path(source), name)
     elif isinstance(source, Image.Image):
+        if isinstance(source, ImageFile.ImageFile) and source.tile and source.fp is None:
+            # Pillow asserts (a bare AssertionError) on an image opened lazily whose file is closed
+            raise InputError(
+                f"{name}: the PIL image's file was closed before its pixels were read (image.close(), or the end of a "
+                "`with Image.open(...)` block); call image.load() before that, or pass the file path."
+            )
         try:
             _warn_if_animated(source, name)
             source.load()
