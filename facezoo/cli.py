@@ -273,7 +273,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     summary = facezoo.batch(
         args.tasks, args.input, args.output, engine=args.engine, workers=args.workers, threads=args.threads, batch_size=args.batch_size,
         chunk_size=args.chunk_size, ray_address=args.ray_address, runtime=args.runtime, device=args.device,
-        gpus_per_worker=args.gpus_per_worker, keep_parts=args.keep_parts, progress=sys.stderr.isatty(),
+        gpus_per_worker=args.gpus_per_worker, keep_parts=args.keep_parts, overwrite=args.overwrite, progress=sys.stderr.isatty(),
     )
     if args.json:
         _print_json(summary.to_dict())
@@ -387,13 +387,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=("local", "ray"), default="local", help="worker processes on this machine, or a Ray Data actor pool")
     p.add_argument("--workers", type=_positive, help="worker processes or Ray actors (default: local one per CPU up to 8, Ray fills the cluster)")
     p.add_argument("--threads", type=_positive, default=1, help="torch CPU threads per worker, and CPUs per Ray actor (default 1)")
-    p.add_argument("--batch-size", type=_positive, default=16, help="images per unit of work (default 16)")
-    p.add_argument("--chunk-size", type=_positive, default=512, help="images per part file, a multiple of --batch-size (default 512)")
+    p.add_argument("--batch-size", type=_positive, help="images per unit of work (default 16, or the largest divisor of --chunk-size up to 16)")
+    p.add_argument("--chunk-size", type=_positive,
+                   help="images per part file, a multiple of --batch-size (default: a twentieth of the images in whole batches, at most 512)")
     p.add_argument("--ray-address", help="an existing Ray cluster ('auto', or HOST:PORT); default: a local Ray on 127.0.0.1")
     p.add_argument("--gpus-per-worker", type=float, help="Ray: GPUs per actor (default 1 with a cuda --device, else 0)")
     p.add_argument("--runtime", choices=("torch", "onnx"), help="default: onnx when onnxruntime is installed, else torch")
     p.add_argument("--device", help="device passed to facezoo.load, e.g. cuda")
     p.add_argument("--keep-parts", action="store_true", help="keep OUT.parts/ after writing OUT")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists (else an existing OUT is refused)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_cmd_batch)
 
