@@ -234,6 +234,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         token=args.token or os.environ.get(TOKEN_VARIABLE) or None,
         cors_origins=tuple(args.cors_origin or ()),
         gallery=args.gallery,
+        gallery_people=args.gallery_people,
+        gallery_photos=args.gallery_photos,
     )
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
     options: dict[str, Any] = {"backbone": args.backbone, "device": args.device}
@@ -378,6 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", help="require 'Authorization: Bearer TOKEN' on /v1 (better: set FACEZOO_SERVE_TOKEN, which ps cannot show)")
     p.add_argument("--cors-origin", action="append", metavar="ORIGIN", help="a web origin allowed to call the API from a browser (repeatable; default: none)")
     p.add_argument("--gallery", metavar="FILE", help="JSON file keeping enrolled people across restarts (default: in memory only)")
+    p.add_argument("--gallery-people", type=_positive, default=1000, help="most people in a model's gallery; more is a 409 (default: 1000)")
+    p.add_argument("--gallery-photos", type=_positive, default=10, help="most embeddings per enrolled person; more is a 409 (default: 10)")
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("batch", help="analyse a folder or manifest of photos into one table (resumable: run the same command again)")
