@@ -316,6 +316,15 @@ def test_odd_names_links_and_special_files_each_get_a_row_and_never_block(folder
         assert rows[image]["status"] == "error" and reason in rows[image]["error"], rows[image]
 
 
+def test_a_non_utf8_name_given_as_one_image_or_in_a_list_gets_a_writable_id(tmp_path):
+    path = os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9.jpg")
+    Path(path).write_bytes((PHOTOS / "obama_official_portrait_2012.jpg").read_bytes())
+    assert inputs.list_images(path) == [(r"caf\xe9.jpg", path)]
+    [(image, listed)] = inputs.list_images([path])
+    assert image == path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") and listed == path
+    image.encode("utf-8")  # the id can be written; the path still opens the file
+
+
 @pytest.fixture
 def no_models(monkeypatch):
     """Fail if a run gets as far as loading its models: what these tests refuse must be refused before."""

@@ -129,7 +129,7 @@ def list_images(source: str | os.PathLike | Sequence[str | os.PathLike]) -> list
         elif path.suffix.lower() in MANIFESTS:
             images = _manifest(path)
         elif path.suffix.lower() in image_extensions():
-            images = [(path.name, str(path))]
+            images = [(_text_id(path.name), str(path))]
         else:
             raise InputError(f"--input {str(path)!r}: give a folder of images or a manifest ({', '.join(MANIFESTS)}) with a path column")
     if not images:
