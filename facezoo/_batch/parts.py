@@ -137,10 +137,10 @@ class PartsFolder:
 
         A lock file left by a run that was killed is taken over, with a message naming that run.
         """
-        self.folder.mkdir(exist_ok=True)
         path = self.folder / LOCK
         me = f"pid {os.getpid()} on {socket.gethostname()}"
         while True:
+            self.folder.mkdir(exist_ok=True)  # again after a run that just ended removed it
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
             previous = os.read(fd, 200).decode("utf-8", "replace").strip()
             if not _lock_file(fd):
@@ -159,7 +159,8 @@ class PartsFolder:
         if previous:
             logger.warning("taking over %s from the run of %s, which ended without releasing it (killed?)", path, previous)
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{me}\n".encode(), 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, f"{me}\n".encode())
         os.fsync(fd)
         self._lock = fd
 
