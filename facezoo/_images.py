@@ -8,15 +8,17 @@ grayscale images become RGB.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import stat
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from .errors import ImageTooLargeError, InputError, NotAnImageError
 
@@ -30,12 +32,35 @@ def _describe(index: int | None, source: Any) -> str:
     return f"{where} ({type(source).__name__})"
 
 
+#: What a path that is not a regular file is, by the ``stat`` test that recognises it.
+_SPECIAL = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
 def _from_path(path: Path, name: str) -> Image.Image:
-    if not path.exists():
-        raise InputError(f"{name}: no such file. Check the path.")
-    if path.is_dir():
-        raise InputError(f"{name}: is a directory, not an image file. Pass the image files inside it.")
-    return _open(path, name)
+    """Open ``path`` without blocking and decode it only if it is a regular file: a FIFO or a
+    device (``/dev/zero``) would be read forever. The file is opened first and checked after
+    (``fstat``), so it cannot be swapped for another kind in between."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise InputError(f"{name}: a broken symbolic link (to {os.readlink(path)!r}, which does not exist). Fix or remove the link.") from None
+        raise InputError(f"{name}: no such file. Check the path.") from None
+    except PermissionError:
+        raise InputError(f"{name}: permission denied; facezoo cannot read it (check the file's permissions and its folder's).") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputError(f"{name}: a symbolic link loop (following its links never reaches a file). Fix or remove the link.") from None
+        raise InputError(f"{name}: cannot be opened ({exc.strerror}).") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise InputError(f"{name}: is a directory, not an image file. Pass the image files inside it.")
+        kind = next((what for test, what in _SPECIAL if test(mode)), "a special file")
+        raise InputError(f"{name}: is {kind}, not an image file; facezoo reads only regular files, so it was not read.")
+    with os.fdopen(fd, "rb") as handle:
+        return _open(handle, name)
 
 
 def _open(file: Any, name: str, max_pixels: int | None = None) -> Image.Image:
@@ -165,6 +190,12 @@ def load_image(source: Any, index: int | None = None) -> Image.Image:
     if isinstance(source, (str, os.PathLike)):
         img = _from_path(Path(source), name)
     elif isinstance(source, Image.Image):
+        if isinstance(source, ImageFile.ImageFile) and source.tile and source.fp is None:
+            # Pillow asserts (a bare AssertionError) on an image opened lazily whose file is closed
+            raise InputError(
+                f"{name}: the PIL image's file was closed before its pixels were read (image.close(), or the end of a "
+                "`with Image.open(...)` block); call image.load() before that, or pass the file path."
+            )
         try:
             _warn_if_animated(source, name)
             source.load()

@@ -95,8 +95,7 @@ class FaceModel:
         items, single = as_batch(inputs)
         images = load_images(items)
         if faces is not None:
-            if not isinstance(faces, (list, tuple)) or len(faces) != len(images) or not all(isinstance(f, (list, tuple)) for f in faces):
-                raise InputError(f"faces= must hold one list of faces per image: {len(images)} lists, got {faces!r:.80}")
+            _check_faces(faces, len(images))
         else:
             if detect is None:
                 detect = self.config.preprocess.detector is not None
@@ -187,6 +186,19 @@ class FaceModel:
         with tempfile.TemporaryDirectory() as tmp:
             self.save_pretrained(tmp)
             return push_directory(tmp, repo_id, **kwargs)
+
+
+def _check_faces(faces: Any, images: int) -> None:
+    """``faces=`` must be one list of :class:`Face` records per image, as detection returns them."""
+    if not isinstance(faces, (list, tuple)) or len(faces) != images or not all(isinstance(f, (list, tuple)) for f in faces):
+        raise InputError(f"faces= must hold one list of faces per image: {images} lists, got {faces!r:.80}")
+    for i, image_faces in enumerate(faces):
+        for j, face in enumerate(image_faces):
+            if not isinstance(face, Face):
+                raise InputError(
+                    f"faces[{i}][{j}] is a {type(face).__name__}, not a facezoo.Face; pass the faces that detection returns "
+                    "(model.detect(images)), or leave faces= out to detect them"
+                )
 
 
 def _check_head(config: ModelConfig, task) -> None:

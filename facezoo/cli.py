@@ -234,6 +234,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         token=args.token or os.environ.get(TOKEN_VARIABLE) or None,
         cors_origins=tuple(args.cors_origin or ()),
         gallery=args.gallery,
+        gallery_people=args.gallery_people,
+        gallery_photos=args.gallery_photos,
     )
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
     options: dict[str, Any] = {"backbone": args.backbone, "device": args.device}
@@ -273,7 +275,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     summary = facezoo.batch(
         args.tasks, args.input, args.output, engine=args.engine, workers=args.workers, threads=args.threads, batch_size=args.batch_size,
         chunk_size=args.chunk_size, ray_address=args.ray_address, runtime=args.runtime, device=args.device,
-        gpus_per_worker=args.gpus_per_worker, keep_parts=args.keep_parts, progress=sys.stderr.isatty(),
+        gpus_per_worker=args.gpus_per_worker, keep_parts=args.keep_parts, overwrite=args.overwrite, progress=sys.stderr.isatty(),
     )
     if args.json:
         _print_json(summary.to_dict())
@@ -378,6 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", help="require 'Authorization: Bearer TOKEN' on /v1 (better: set FACEZOO_SERVE_TOKEN, which ps cannot show)")
     p.add_argument("--cors-origin", action="append", metavar="ORIGIN", help="a web origin allowed to call the API from a browser (repeatable; default: none)")
     p.add_argument("--gallery", metavar="FILE", help="JSON file keeping enrolled people across restarts (default: in memory only)")
+    p.add_argument("--gallery-people", type=_positive, default=1000, help="most people in a model's gallery; more is a 409 (default: 1000)")
+    p.add_argument("--gallery-photos", type=_positive, default=10, help="most embeddings per enrolled person; more is a 409 (default: 10)")
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("batch", help="analyse a folder or manifest of photos into one table (resumable: run the same command again)")
@@ -387,13 +391,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=("local", "ray"), default="local", help="worker processes on this machine, or a Ray Data actor pool")
     p.add_argument("--workers", type=_positive, help="worker processes or Ray actors (default: local one per CPU up to 8, Ray fills the cluster)")
     p.add_argument("--threads", type=_positive, default=1, help="torch CPU threads per worker, and CPUs per Ray actor (default 1)")
-    p.add_argument("--batch-size", type=_positive, default=16, help="images per unit of work (default 16)")
-    p.add_argument("--chunk-size", type=_positive, default=512, help="images per part file, a multiple of --batch-size (default 512)")
+    p.add_argument("--batch-size", type=_positive, help="images per unit of work (default 16, or the largest divisor of --chunk-size up to 16)")
+    p.add_argument("--chunk-size", type=_positive,
+                   help="images per part file, a multiple of --batch-size (default: a twentieth of the images in whole batches, at most 512)")
     p.add_argument("--ray-address", help="an existing Ray cluster ('auto', or HOST:PORT); default: a local Ray on 127.0.0.1")
     p.add_argument("--gpus-per-worker", type=float, help="Ray: GPUs per actor (default 1 with a cuda --device, else 0)")
     p.add_argument("--runtime", choices=("torch", "onnx"), help="default: onnx when onnxruntime is installed, else torch")
     p.add_argument("--device", help="device passed to facezoo.load, e.g. cuda")
     p.add_argument("--keep-parts", action="store_true", help="keep OUT.parts/ after writing OUT")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists (else an existing OUT is refused)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_cmd_batch)
 

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.skipif(not PHOTOS.is_dir(), reason=f"shared photos not 
 HAS_RAY = importlib.util.find_spec("ray") is not None
 # The settings of every run that is compared with the reference: small units and parts, so a
 # run can be killed between parts.
-SMALL = dict(batch_size=1, chunk_size=2)
+SMALL = {"batch_size": 1, "chunk_size": 2}
 
 
 @pytest.fixture(scope="module")
@@ -251,7 +251,7 @@ def test_a_worker_that_dies_is_replaced_and_the_output_is_complete(folder, few):
     proc = _run_cli(folder, manifest, out, "--workers", "2")
     _wait_for_parts(out, proc)
     os.kill(_worker_pids(proc.pid)[0], signal.SIGKILL)
-    stdout, stderr = proc.communicate(timeout=300)
+    _, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr
     assert "a worker process died; restarting the pool" in stderr
     assert out.read_bytes() == expected
@@ -289,3 +289,122 @@ def test_ray_engine_without_ray_names_the_extra(folder, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(facezoo.MissingExtraError, match=r"pip install 'facezoo\[ray\]'"):
         facezoo.batch(models(folder), [str(PHOTOS / "obama_official_portrait_2012.jpg")], tmp_path / "x.jsonl", engine="ray", progress=False)
+
+
+# -- hostile folders and outputs ---------------------------------------------------------------------
+def test_odd_names_links_and_special_files_each_get_a_row_and_never_block(folder, tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    face = (PHOTOS / "obama_official_portrait_2012.jpg").read_bytes()
+    (photos / "ok.jpg").write_bytes(face)
+    with open(os.fsencode(photos) + b"/caf\xe9.jpg", "wb") as handle:  # a Latin-1 name: not UTF-8
+        handle.write(face)
+    (photos / "broken.jpg").symlink_to(photos / "nowhere.jpg")
+    (photos / "loop.jpg").symlink_to(photos / "loop.jpg")
+    (photos / "zero.jpg").symlink_to("/dev/zero")
+    os.mkfifo(photos / "fifo.jpg")
+    out = tmp_path / "odd.jsonl"
+    command = [sys.executable, "-m", "facezoo", "batch", models(folder), "--input", str(photos), "--output", str(out), "--workers", "1"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert r"are not UTF-8; their rows spell the odd bytes as \xNN: caf\xe9.jpg" in done.stderr
+    rows = {row["image"]: row for row in read_jsonl(out)}
+    assert set(rows) == {"ok.jpg", r"caf\xe9.jpg", "broken.jpg", "loop.jpg", "zero.jpg", "fifo.jpg"}
+    assert rows["ok.jpg"]["status"] == rows[r"caf\xe9.jpg"]["status"] == "face", "the photo with the odd name is analysed too"
+    reasons = {"broken.jpg": "a broken symbolic link", "loop.jpg": "a symbolic link loop", "zero.jpg": "is a character device", "fifo.jpg": "is a FIFO"}
+    for image, reason in reasons.items():
+        assert rows[image]["status"] == "error" and reason in rows[image]["error"], rows[image]
+
+
+def test_a_non_utf8_name_given_as_one_image_or_in_a_list_gets_a_writable_id(tmp_path):
+    path = os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9.jpg")
+    Path(path).write_bytes((PHOTOS / "obama_official_portrait_2012.jpg").read_bytes())
+    assert inputs.list_images(path) == [(r"caf\xe9.jpg", path)]
+    [(image, listed)] = inputs.list_images([path])
+    assert image == path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") and listed == path
+    image.encode("utf-8")  # the id can be written; the path still opens the file
+
+
+@pytest.fixture
+def no_models(monkeypatch):
+    """Fail if a run gets as far as loading its models: what these tests refuse must be refused before."""
+
+    def refuse(*_):
+        raise AssertionError("the models were loaded before the output was checked")
+
+    monkeypatch.setattr("facezoo._batch._check_models", refuse)
+
+
+ONE = [str(PHOTOS / "obama_official_portrait_2012.jpg")]
+
+
+def test_an_unwritable_output_is_refused_before_the_models_load(tmp_path, monkeypatch, no_models):
+    locked = tmp_path / "read-only"
+    locked.mkdir()
+    locked.chmod(0o555)
+    if os.access(locked, os.W_OK):  # root writes anywhere: let the folder refuse as it would anyone else
+
+        def refuse(*_, **__):
+            raise PermissionError(13, "Permission denied")
+
+        monkeypatch.setattr("facezoo._batch.parts.tempfile.mkstemp", refuse)
+    out = locked / "faces.jsonl"
+    with pytest.raises(facezoo.FacezooError, match=rf"--output '{out}': cannot write in '{locked}' \(Permission denied\)"):
+        facezoo.batch("beauty", ONE, out, progress=False)
+
+
+def test_an_existing_output_or_foreign_parts_folder_is_never_replaced_unasked(tmp_path, no_models):
+    out = tmp_path / "faces.jsonl"
+    out.write_text("the user's own file\n")
+    with pytest.raises(facezoo.FacezooError, match=r"exists already; choose another name, or pass --overwrite"):
+        facezoo.batch("beauty", ONE, out, progress=False)
+    assert out.read_text() == "the user's own file\n"
+    other = tmp_path / "other.jsonl"
+    (tmp_path / "other.jsonl.parts").mkdir()
+    (tmp_path / "other.jsonl.parts" / "notes.txt").write_text("mine\n")
+    with pytest.raises(facezoo.FacezooError, match=r"holds files that are not a facezoo batch run's"):
+        facezoo.batch("beauty", ONE, other, progress=False)
+    assert (tmp_path / "other.jsonl.parts" / "notes.txt").read_text() == "mine\n"
+
+
+def test_a_second_run_on_one_output_is_refused_naming_the_first(tmp_path, no_models):
+    from facezoo._batch.parts import PartsFolder
+
+    out = tmp_path / "faces.jsonl"
+    first = PartsFolder(out)
+    first.lock()
+    try:
+        with pytest.raises(facezoo.FacezooError, match=rf"another run \(pid {os.getpid()} on .+\) is writing --output '{out}'"):
+            facezoo.batch("beauty", ONE, out, progress=False)
+    finally:
+        first.release()
+    assert not (tmp_path / "faces.jsonl.parts").exists(), "the lock leaves nothing behind"
+
+
+def test_the_lock_of_a_killed_run_is_taken_over_with_a_message(tmp_path, monkeypatch, caplog):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    out = tmp_path / "faces.jsonl"
+    (tmp_path / "faces.jsonl.parts").mkdir()
+    (tmp_path / "faces.jsonl.parts" / "lock").write_text(f"pid {dead.pid} on elsewhere\n")
+
+    def stop(*_):
+        raise facezoo.FacezooError("stopped after the lock")
+
+    monkeypatch.setattr("facezoo._batch._check_models", stop)
+    with pytest.raises(facezoo.FacezooError, match="stopped after the lock"):
+        facezoo.batch("beauty", ONE, out, progress=False)
+    assert f"from the run of pid {dead.pid} on elsewhere, which ended without releasing it" in caplog.text
+    assert not (tmp_path / "faces.jsonl.parts").exists(), "a run that stops gives its lock back"
+
+
+def test_chunks_by_default_make_a_small_run_resumable_and_a_chunk_size_implies_the_batch_size():
+    from facezoo._batch import _sizes
+
+    assert _sizes(45, None, None) == (16, 16), "45 photos are 3 parts, not one of 512"
+    assert _sizes(10_000, None, None) == (16, 512)
+    assert _sizes(45, 4, None) == (4, 4)
+    assert _sizes(45, None, 8) == (8, 8), "--chunk-size 8 alone is no longer refused"
+    assert _sizes(45, None, 20) == (10, 20)
+    with pytest.raises(facezoo.FacezooError, match=r"chunk_size \(20\) must be a multiple of batch_size \(16\)"):
+        _sizes(45, 16, 20)

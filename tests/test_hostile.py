@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import ASSETS, FACES
+from conftest import FACES
 from PIL import Image
 
 import facezoo
@@ -224,6 +225,30 @@ def test_batch_size_of_the_wrong_type(model):
             model.predict(FACES[0], detect=False, batch_size=bad)
 
 
+@pytest.mark.parametrize("entry", ["x", None, {"box": [0, 0, 10, 10]}])
+def test_faces_entries_that_are_not_faces_are_named(model, entry):
+    with pytest.raises(facezoo.InputError, match=rf"faces\[0\]\[0\] is a {type(entry).__name__}, not a facezoo\.Face; pass the faces") as info:
+        model.predict(FACES[0], faces=[[entry]])
+    assert no_traceback(info.value)
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_a_pil_image_whose_file_was_closed_is_named(model, tmp_path, suffix):
+    path = tmp_path / f"face{suffix}"
+    Image.open(FACES[0]).save(path)
+    with Image.open(path) as lazy:  # Pillow reads the pixels on first use: after the block, never
+        pass
+    closed = Image.open(path)
+    closed.close()
+    loaded = Image.open(path)
+    loaded.load()
+    loaded.close()
+    for image, message in ((lazy, "file was closed before its pixels were read"), (closed, "file was closed"), (loaded, "was it closed?")):
+        with pytest.raises(facezoo.InputError, match=rf"input 0 \({type(image).__name__}\): .*{re.escape(message)}") as info:
+            model.predict(image, detect=False)
+        assert no_traceback(info.value)
+
+
 def test_annotate_with_results_of_several_images_or_none(model):
     several = model.predict([FACES[0], FACES[1]], detect=False)
     with pytest.raises(facezoo.InputError, match=r"not the list of lists predict\(\) returns for several images"):
@@ -255,7 +280,7 @@ def test_cli_limits_must_be_positive(capsys, saved):
 
 def test_cli_json_into_a_closed_pipe_exits_quietly(saved):
     command = f"{sys.executable} -m facezoo predict {saved} {FACES[0]} {FACES[1]} {FACES[2]} --no-detect --json | head -c 10"
-    done = subprocess.run(command, shell=True, capture_output=True, text=True)
+    done = subprocess.run(command, shell=True, capture_output=True, text=True, check=False)
     assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr
 
 
@@ -264,7 +289,7 @@ def test_cli_non_utf8_file_names_on_an_ascii_terminal(tmp_path, saved):
     with open(name, "wb") as handle:
         handle.write(FACES[0].read_bytes())
     env = {**os.environ, "PYTHONIOENCODING": "ascii:strict", "LC_ALL": "C"}
-    done = subprocess.run([os.fsencode(sys.executable), b"-m", b"facezoo", b"predict", os.fsencode(saved), name, b"--no-detect"], capture_output=True, env=env)
+    done = subprocess.run([os.fsencode(sys.executable), b"-m", b"facezoo", b"predict", os.fsencode(saved), name, b"--no-detect"], capture_output=True, env=env, check=False)
     assert done.returncode == 0, done.stderr
     assert b"Traceback" not in done.stderr and b"caf" in done.stdout
 

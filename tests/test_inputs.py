@@ -3,6 +3,8 @@ never a raw exception from PIL, numpy or torch; colour modes and EXIF orientatio
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -36,6 +38,8 @@ def _save(tmp_path, name, image, **options):
 BAD = {
     "missing file": (lambda t: t / "nope.jpg", r"input 0 \('.*nope\.jpg'\): no such file\. Check the path"),
     "directory": (lambda t: t, r"is a directory, not an image file"),
+    "broken link": (lambda t: _link(t / "gone.jpg", t / "nowhere.jpg"), r"gone\.jpg'\): a broken symbolic link \(to '.*nowhere\.jpg', which does not exist\)"),
+    "link loop": (lambda t: _link(t / "loop.jpg", t / "loop.jpg"), r"loop\.jpg'\): a symbolic link loop"),
     "not an image": (lambda t: _write(t / "notes.jpg", b"these are notes, not a JPEG"), r"notes\.jpg'\): not an image Pillow can read"),
     "corrupt bytes": (lambda t: _write(t / "c.jpg", FACES[0].read_bytes()[:20] + bytes(range(256)) * 8), r"c\.jpg'\): not an image Pillow can read"),
     "truncated JPEG": (lambda t: _write(t / "t.jpg", FACES[0].read_bytes()[:7000]), r"t\.jpg'\): the image is corrupt or truncated .*Re-export"),
@@ -60,6 +64,11 @@ def _write(path, data: bytes):
     return path
 
 
+def _link(path, target):
+    path.symlink_to(target)
+    return path
+
+
 @pytest.mark.parametrize("case", list(BAD))
 def test_bad_input_is_an_input_error_naming_it(model, tmp_path, case):
     make, message = BAD[case]
@@ -67,6 +76,22 @@ def test_bad_input_is_an_input_error_naming_it(model, tmp_path, case):
         model.predict(make(tmp_path), detect=False)
     error = info.value
     assert error.__cause__ is None and (error.__context__ is None or error.__suppress_context__), "a PIL/torch traceback leaked"
+
+
+def test_a_file_without_read_permission_is_named_as_such(model, tmp_path, monkeypatch):
+    path = _write(tmp_path / "private.jpg", FACES[0].read_bytes())
+    path.chmod(0)
+    if os.access(path, os.R_OK):  # root reads any file: let this one refuse as it would anyone else
+        real_open = os.open
+
+        def refuse(file, *args, **kwargs):
+            if os.fspath(file) == str(path):
+                raise PermissionError(13, "Permission denied", str(path))
+            return real_open(file, *args, **kwargs)
+
+        monkeypatch.setattr(os, "open", refuse)
+    with pytest.raises(facezoo.InputError, match=r"private\.jpg'\): permission denied; facezoo cannot read it"):
+        model.predict(path, detect=False)
 
 
 @pytest.mark.parametrize("case", ["missing file", "truncated JPEG", "tiny array", "0-255 float tensor", "channels-last tensor"])

@@ -416,3 +416,129 @@ def test_serve_without_the_extra_names_it(monkeypatch):
     monkeypatch.delattr(facezoo.serve, "create_app", raising=False)
     with pytest.raises(facezoo.MissingExtraError, match=r"facezoo serve needs the optional package 'fastapi': pip install 'facezoo\[serve\]'"):
         facezoo.serve.create_app(["beauty"])
+
+
+# -- hostile clients ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "the JSON body is nested too deeply to parse"),
+        (b'{"image": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "the JSON body is nested too deeply to parse"),
+        (b'{"image": 1' + b"0" * 5000 + b"}", "the JSON body holds a number of 5001 characters, over the limit of 100"),
+        (b'{"image": 0.' + b"5" * 5000 + b"}", "the JSON body holds a number of 5002 characters, over the limit of 100"),
+    ],
+    ids=["nested list", "nested field", "5000-digit integer", "5000-digit float"],
+)
+def test_hostile_json_is_a_400_naming_the_problem(client, body, message):
+    response = client.post("/v1/analyze", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400 and response.json() == {"error": "BadRequest", "detail": response.json()["detail"]}
+    assert message in response.json()["detail"]
+
+
+def real_png_bomb(width: int, height: int) -> bytes:
+    """A valid grey PNG of ``width``×``height`` zeros: a few hundred kB that decode to ``width*height`` bytes."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    squeeze = zlib.compressobj(9)
+    row = bytes(width + 1)
+    pixels = b"".join(squeeze.compress(row) for _ in range(height)) + squeeze.flush()
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+def test_a_real_decompression_bomb_is_refused_naming_the_limit(client):
+    bomb = real_png_bomb(10_000, 8_000)  # 80 megapixels in about 80 kB
+    assert len(bomb) < 200_000
+    response = client.post("/v1/analyze", files={"image": ("bomb.png", bomb, "image/png")})
+    assert response.status_code == 413 and response.json()["error"] == "ImageTooLargeError"
+    assert "10000×8000 px (80.0 megapixels) is over the limit of 40.0 megapixels" in response.json()["detail"]
+
+
+def test_identify_answers_unknown_below_the_threshold_and_says_it(client, models, monkeypatch):
+    identity = models["identity"]
+    client.post("/v1/gallery/obama", files=upload(PORTRAIT))
+    [[best]] = identity.identify(OTHER)
+    for threshold, expected in ((best.similarity + 0.01, "unknown"), (best.similarity - 0.01, "obama")):
+        monkeypatch.setattr(type(identity), "threshold", property(lambda _, t=threshold: t))
+        found = client.post("/v1/identify", files=upload(OTHER)).json()
+        assert found["threshold"] == threshold and found["identities"] == [expected], found
+        assert found["matches"] == [[best.to_dict()]], "the nearest person and the similarity stay visible"
+    refused = client.post("/v1/gallery/Unknown", files=upload(PORTRAIT))
+    assert refused.status_code == 400 and "is what /v1/identify answers for a face it does not recognise" in refused.json()["detail"]
+
+
+def test_the_gallery_is_capped(models, tmp_path):
+    with make_client(models, gallery_people=1, gallery_photos=2) as client:
+        assert client.post("/v1/gallery/obama", files=upload(PORTRAIT)).status_code == 200
+        full = client.post("/v1/gallery/eileen", files=upload(OTHER))
+        assert full.status_code == 409 and full.json()["error"] == "GalleryFull"
+        assert "is full: 1 people, the server's limit (gallery_people=1)" in full.json()["detail"]
+        many = client.post("/v1/gallery/obama", files=[("image", (p.name, p.read_bytes(), "image/jpeg")) for p in (SAME, PORTRAIT)])
+        assert many.status_code == 409 and "'obama' would have 3 embeddings, over the server's limit of 2 per person" in many.json()["detail"]
+        assert client.get("/v1/gallery").json()["people"] == {"obama": 1}
+        assert client.get("/v1/models").json()["limits"]["gallery_people"] == 1
+    path = tmp_path / "gallery.json"
+    with make_client(models, gallery=path) as client:
+        for name in ("obama", "eileen"):
+            client.post(f"/v1/gallery/{name}", files=upload(PORTRAIT))
+    with pytest.raises(facezoo.FacezooError, match=r"holds 2 people for identity/test_resnet, over the server's limits \(gallery_people=1"):
+        make_client(models, gallery=path, gallery_people=1)
+
+
+def test_gallery_names_are_kept_per_model(models, tmp_path):
+    path = tmp_path / "gallery.json"
+    other = {"format": "facezoo-gallery", "version": 1, "models": {"identity/another-model": {"obama": [[1.0, 0.0]]}}}
+    path.write_text(json.dumps(other))
+    with make_client(models, gallery=path) as client:
+        assert client.get("/v1/gallery").json()["people"] == {}, "another model's people are not this model's"
+        client.post("/v1/gallery/obama", files=upload(PORTRAIT))
+        assert client.delete("/v1/gallery/obama").status_code == 200
+    assert json.loads(path.read_text())["models"] == {"identity/another-model": {"obama": [[1.0, 0.0]]}, "identity/test_resnet": {}}
+
+
+def test_slow_clients_holding_sockets_do_not_stop_readyz(models):
+    """40 connections that send half a request head and stop: /readyz still answers 200 within 1 s,
+    and the half-open connections are closed after header_timeout."""
+    import socket
+
+    import uvicorn
+
+    from facezoo.serve import create_app
+    from facezoo.serve.app import server_config
+
+    models["identity"].gallery.clear()
+    settings = ServeSettings(header_timeout=1.5)
+    server = uvicorn.Server(server_config(create_app(models=list(models.values()), settings=settings), port=0, settings=settings, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    slow: list[socket.socket] = []
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+            time.sleep(0.05)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        for _ in range(40):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            sock.sendall(b"POST /v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            slow.append(sock)
+        time.sleep(0.2)
+        start = time.monotonic()
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as probe:
+            probe.sendall(b"GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            answer = b""
+            while chunk := probe.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200") and time.monotonic() - start < 1.0, answer[:200]
+        time.sleep(settings.header_timeout + 0.5)
+        for sock in slow:
+            sock.settimeout(2)
+            assert sock.recv(1) == b"", "a connection with half a request head was left open"
+    finally:
+        for sock in slow:
+            sock.close()
+        server.should_exit = True
+        thread.join(10)

@@ -31,7 +31,7 @@ from .. import __version__
 from ..errors import FacezooError
 from .engines import import_ray, run_local, run_ray
 from .inputs import fingerprint, list_images
-from .parts import PartsFolder, output_format
+from .parts import PartsFolder
 from .rows import BatchWorker, analyze_images, columns
 
 __all__ = ["BatchSummary", "BatchWorker", "analyze_images", "batch", "columns"]
@@ -39,6 +39,10 @@ __all__ = ["BatchSummary", "BatchWorker", "analyze_images", "batch", "columns"]
 logger = logging.getLogger(__name__)
 
 ENGINES = ("local", "ray")
+#: Images per unit of work unless told otherwise.
+DEFAULT_BATCH = 16
+#: Parts a run is cut into by default (fewer when there are not enough images), and the largest default part.
+DEFAULT_CHUNKS, MAX_CHUNK = 20, 512
 
 
 @dataclass(frozen=True)
@@ -85,13 +89,14 @@ def batch(
     engine: str = "local",
     workers: int | None = None,
     threads: int = 1,
-    batch_size: int = 16,
-    chunk_size: int = 512,
+    batch_size: int | None = None,
+    chunk_size: int | None = None,
     ray_address: str | None = None,
     runtime: str | None = None,
     device: str | None = None,
     gpus_per_worker: float | None = None,
     keep_parts: bool = False,
+    overwrite: bool = False,
     progress: bool = True,
 ) -> BatchSummary:
     """Analyse every image of ``input`` with the models of ``tasks`` into ``output`` (``.parquet`` or ``.jsonl``).
@@ -109,7 +114,13 @@ def batch(
 
     The run is resumable: ``OUT.parts/`` holds one atomic part file per ``chunk_size`` images;
     calling again with the same settings skips the finished chunks and gives the same file as an
-    uninterrupted run (other settings are refused). ``engine="local"`` runs ``workers`` processes
+    uninterrupted run (other settings are refused). Units of work are ``batch_size`` images.
+    By default the batch size is 16 (or the largest divisor of a given ``chunk_size`` up to 16)
+    and the chunk size about a twentieth of the images in whole batches, at most 512, so a
+    small run resumes usefully too. An existing ``output`` is replaced only with ``overwrite``
+    (or when resuming the run that writes it); whether it can be written is checked before any
+    work. While it runs, ``OUT.parts/lock`` (holding its process id) keeps a second run off the
+    same output. ``engine="local"`` runs ``workers`` processes
     (default: one per CPU, at most 8) of ``threads`` torch threads; ``engine="ray"`` runs a Ray
     Data actor pool of ``workers`` actors on a local Ray listening on 127.0.0.1 only, or on the
     cluster at ``ray_address`` (``"auto"`` for the one this machine belongs to), each actor with
@@ -129,17 +140,51 @@ def batch(
     for name, value in (("batch_size", batch_size), ("chunk_size", chunk_size), ("workers", workers), ("threads", threads)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise FacezooError(f"{name} must be a whole number of at least 1, got {value!r}")
-    if chunk_size % batch_size:
-        raise FacezooError(f"chunk_size ({chunk_size}) must be a multiple of batch_size ({batch_size}), so that no batch spans two parts")
     if engine == "ray":
         import_ray(local=ray_address is None)
-    output = Path(output)
-    output_format(output)
     names = _model_names(tasks)
+    parts = PartsFolder(Path(output))
+    parts.check(overwrite)
+    parts.lock()
+    try:
+        return _run(parts, names, input, engine, workers, threads, batch_size, chunk_size, ray_address, runtime, device, gpus_per_worker, keep_parts, progress, start)
+    finally:
+        parts.release()
+
+
+def _sizes(images: int, batch_size: int | None, chunk_size: int | None) -> tuple[int, int]:
+    """The batch and chunk size of a run of ``images`` images, from those given (``None``: the default).
+
+    The batch size defaults to 16, or to the largest divisor of a given chunk size up to 16; the
+    chunk size to about a twentieth of the images (so a resume skips most of a small run too),
+    rounded up to whole batches, at most 512 images.
+
+    Example:
+        >>> _sizes(45, None, None), _sizes(45, None, 8), _sizes(10_000, None, None)
+        ((16, 16), (8, 8), (16, 512))
+    """
+    if batch_size is None:
+        batch_size = DEFAULT_BATCH if chunk_size is None else max(d for d in range(1, min(DEFAULT_BATCH, chunk_size) + 1) if chunk_size % d == 0)
+    if chunk_size is None:
+        wanted = min(-(-images // DEFAULT_CHUNKS), MAX_CHUNK)
+        chunk_size = max(1, -(-wanted // batch_size)) * batch_size
+    if chunk_size % batch_size:
+        raise FacezooError(f"chunk_size ({chunk_size}) must be a multiple of batch_size ({batch_size}), so that no batch spans two parts")
+    return batch_size, chunk_size
+
+
+def _run(
+    parts: PartsFolder, names: list[str], input: Any, engine: str, workers: int | None, threads: int, batch_size: int | None,
+    chunk_size: int | None, ray_address: str | None, runtime: str | None, device: str | None, gpus_per_worker: float | None,
+    keep_parts: bool, progress: bool, start: float,
+) -> BatchSummary:
+    """The run of :func:`batch` once its arguments are checked and it holds the output's lock."""
     load_options = {k: v for k, v in (("runtime", runtime), ("device", device)) if v is not None}
     images = list_images(input)
+    batch_size, chunk_size = _sizes(len(images), batch_size, chunk_size)
     task_names, model_ids = _check_models(names, load_options)
-    parts = PartsFolder(output, {
+    chunks = -(-len(images) // chunk_size)
+    finished = parts.open({
         "facezoo_version": __version__,
         "models": names,
         "model_ids": model_ids,
@@ -150,9 +195,7 @@ def batch(
         "threads": threads,
         "images": len(images),
         "inputs_sha256": fingerprint(images),
-    })
-    chunks = -(-len(images) // chunk_size)
-    finished = parts.open(chunks)
+    }, chunks)
     starts = {k: s for k, s in enumerate(range(0, len(images), batch_size)) if s // chunk_size not in finished}
     units = [{"unit": k, "images": json.dumps(images[s : s + batch_size])} for k, s in starts.items()]
     unit_images = {k: len(images[s : s + batch_size]) for k, s in starts.items()}
@@ -185,7 +228,7 @@ def batch(
     if not keep_parts:
         parts.remove()
     summary = BatchSummary(
-        output=output,
+        output=parts.output,
         images=len(images),
         rows=sum(counts.values()),
         faces=counts["face"],

@@ -33,19 +33,46 @@ def image_extensions() -> set[str]:
     return {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
 
 
+def _text_id(name: str) -> str:
+    """A file name as text that can be written: bytes that are not UTF-8 (kept by Python as
+    surrogates) are spelled ``\\xNN``, e.g. ``caf\\xe9.jpg``."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _some(names: list[str]) -> str:
+    return ", ".join(sorted(names)[:5]) + (", ..." if len(names) > 5 else "")
+
+
 def _folder(folder: Path) -> list[tuple[str, str]]:
+    """Every file under ``folder`` with an image extension, links and special files included:
+    each gets a row, so a broken link, a FIFO or a device says why it was not analysed
+    (:func:`facezoo._images.load_image` opens regular files only, and never blocks on one).
+    Hidden files and folders are left out; links to folders are not followed; what cannot be
+    listed or is left out is logged."""
     extensions = image_extensions()
-    images, skipped = [], []
-    for path in folder.rglob("*"):
-        relative = path.relative_to(folder)
-        if any(part.startswith(".") for part in relative.parts) or not path.is_file():
-            continue
-        (images if path.suffix.lower() in extensions else skipped).append((relative.as_posix(), str(path)))
+    images, skipped, linked, renamed, unlisted = [], [], [], [], []
+    for top, folders, files in os.walk(folder, onerror=unlisted.append):
+        base = Path(top)
+        for name in [f for f in folders if (base / f).is_symlink()]:
+            linked.append(_text_id((base / name).relative_to(folder).as_posix()))
+        folders[:] = sorted(f for f in folders if not f.startswith(".") and not (base / f).is_symlink())
+        for name in files:
+            if name.startswith("."):
+                continue
+            path = base / name
+            relative = path.relative_to(folder).as_posix()
+            image = _text_id(relative)
+            if image != relative:
+                renamed.append(image)
+            (images if path.suffix.lower() in extensions else skipped).append((image, str(path)))
+    if unlisted:
+        logger.warning("cannot list %d folder(s) in %s, so their images are left out: %s", len(unlisted), folder, _some([str(e) for e in unlisted]))
     if skipped:
-        logger.warning(
-            "skipping %d file(s) in %s that are not images by their extension: %s%s",
-            len(skipped), folder, ", ".join(sorted(name for name, _ in skipped)[:5]), ", ..." if len(skipped) > 5 else "",
-        )
+        logger.warning("skipping %d file(s) in %s that are not images by their extension: %s", len(skipped), folder, _some([n for n, _ in skipped]))
+    if linked:
+        logger.warning("not following %d link(s) to folders in %s: %s", len(linked), folder, _some(linked))
+    if renamed:
+        logger.warning("%d file name(s) in %s are not UTF-8; their rows spell the odd bytes as \\xNN: %s", len(renamed), folder, _some(renamed))
     return images
 
 
@@ -92,7 +119,7 @@ def list_images(source: str | os.PathLike | Sequence[str | os.PathLike]) -> list
         [('/photos/a.jpg', '/photos/a.jpg'), ('/photos/b.jpg', '/photos/b.jpg')]
     """
     if isinstance(source, (list, tuple)):
-        images = [(os.fspath(p), str(Path(p).absolute())) for p in source]
+        images = [(_text_id(os.fspath(p)), str(Path(p).absolute())) for p in source]
     else:
         path = Path(source).absolute()
         if path.is_dir():
@@ -102,7 +129,7 @@ def list_images(source: str | os.PathLike | Sequence[str | os.PathLike]) -> list
         elif path.suffix.lower() in MANIFESTS:
             images = _manifest(path)
         elif path.suffix.lower() in image_extensions():
-            images = [(path.name, str(path))]
+            images = [(_text_id(path.name), str(path))]
         else:
             raise InputError(f"--input {str(path)!r}: give a folder of images or a manifest ({', '.join(MANIFESTS)}) with a path column")
     if not images:

@@ -13,8 +13,11 @@ Formats: ``.jsonl`` (one JSON object per row, a task's result as a nested object
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
+import socket
+import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +25,8 @@ from typing import Any
 
 from ..errors import FacezooError, MissingExtraError
 from .rows import FIXED_COLUMNS
+
+logger = logging.getLogger(__name__)
 
 FORMATS = (".jsonl", ".parquet")
 
@@ -63,41 +68,133 @@ def _fsync_replace(tmp: Path, target: Path) -> None:
     tmp.replace(target)
 
 
-class PartsFolder:
-    """The parts folder of ``output`` (``OUT.parts``) for a run described by ``manifest``."""
+LOCK = "lock"
 
-    def __init__(self, output: Path, manifest: dict[str, Any]):
-        self.output, self.manifest = output, manifest
+
+def _lock_file(fd: int) -> bool:
+    """Take an exclusive lock on the open file ``fd`` without waiting; False if another process holds it.
+    The system drops the lock when its process ends, however it ends, so a lock cannot go stale."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no advisory locks to rely on
+        logger.warning("this platform has no file locks (fcntl): nothing stops two runs writing one output at once")
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+class PartsFolder:
+    """The parts folder of ``output`` (``OUT.parts``): its lock, the run's settings and its finished parts.
+
+    Use: :meth:`check` (before any work), :meth:`lock`, :meth:`open` with the run's settings,
+    then :meth:`write` each chunk, :meth:`assemble`, and :meth:`remove` or :meth:`release`.
+    """
+
+    def __init__(self, output: Path):
+        self.output = output
         self.folder = output.with_name(output.name + ".parts")
         self.format = output_format(output)
-        self.tasks: list[str] = manifest["tasks"]
-        if self.format == ".parquet":
-            self.schema = parquet_schema(self.tasks)
+        self.manifest: dict[str, Any] = {}
+        self.tasks: list[str] = []
+        self._lock: int | None = None
 
     def part(self, chunk: int) -> Path:
         return self.folder / f"part-{chunk:05d}{self.format}"
 
-    def open(self, chunks: int) -> set[int]:
-        """Record the settings (refusing others), drop unfinished temporary files; the finished chunks."""
+    def _ours(self, path: Path) -> bool:
+        """A file this module writes in the parts folder."""
+        return path.name in ("manifest.json", LOCK) or path.name.startswith("part-")
+
+    def check(self, overwrite: bool) -> None:
+        """Refuse, before any work, an output that cannot be written or that would replace a file
+        the user did not ask to replace (``overwrite``); a parts folder holding a run may be resumed."""
+        where = f"--output {str(self.output)!r}"
         if self.output.is_dir():
-            raise FacezooError(f"--output {str(self.output)!r} is a folder; give a file name such as faces.parquet")
+            raise FacezooError(f"{where} is a folder; give a file name such as faces.parquet")
         if not self.output.parent.is_dir():
-            raise FacezooError(f"--output {str(self.output)!r}: the folder {str(self.output.parent)!r} does not exist")
-        text = json.dumps(self.manifest, indent=1, sort_keys=True)
-        manifest = self.folder / "manifest.json"
-        if manifest.exists() and manifest.read_text() != text:
-            old = json.loads(manifest.read_text())
-            changed = sorted(k for k in {*old, *self.manifest} if old.get(k) != self.manifest.get(k))
+            raise FacezooError(f"{where}: the folder {str(self.output.parent)!r} does not exist")
+        if self.folder.exists() and not self.folder.is_dir():
+            raise FacezooError(f"{where}: {str(self.folder)!r}, where a run keeps its parts, is a file; move it or choose another --output")
+        if self.folder.is_dir() and not (self.folder / "manifest.json").exists() and any(not self._ours(p) for p in self.folder.iterdir()):
+            raise FacezooError(f"{where}: the folder {str(self.folder)!r} holds files that are not a facezoo batch run's; move it or choose another --output")
+        for folder in (self.output.parent, self.folder):
+            if folder.is_dir():
+                try:
+                    probe, name = tempfile.mkstemp(dir=folder, prefix=f".{self.output.name}.", suffix=".probe")
+                except OSError as exc:
+                    raise FacezooError(f"{where}: cannot write in {str(folder)!r} ({exc.strerror}); choose a folder you can write to") from None
+                os.close(probe)
+                os.unlink(name)
+        resuming = (self.folder / "manifest.json").exists()
+        if self.output.exists() and not resuming and not overwrite:
+            raise FacezooError(f"{where} exists already; choose another name, or pass --overwrite (overwrite=True) to replace it")
+
+    def lock(self) -> None:
+        """Hold ``OUT.parts/lock`` (with this process's id and host) for the run, or say which run holds it.
+
+        A lock file left by a run that was killed is taken over, with a message naming that run.
+        """
+        path = self.folder / LOCK
+        me = f"pid {os.getpid()} on {socket.gethostname()}"
+        while True:
+            self.folder.mkdir(exist_ok=True)  # again after a run that just ended removed it
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            previous = os.read(fd, 200).decode("utf-8", "replace").strip()
+            if not _lock_file(fd):
+                os.close(fd)
+                raise FacezooError(
+                    f"another run ({previous or 'starting'}) is writing --output {str(self.output)!r}: it holds {path}. Wait for it to "
+                    "end, or choose another --output"
+                )
+            try:
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:  # else the lock file was removed by a run that just ended: take the new one
+                break
+            os.close(fd)
+        if previous:
+            logger.warning("taking over %s from the run of %s, which ended without releasing it (killed?)", path, previous)
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, f"{me}\n".encode())
+        os.fsync(fd)
+        self._lock = fd
+
+    def release(self) -> None:
+        """Give up the lock (removing its file), and the parts folder if nothing else is in it."""
+        if self._lock is None:
+            return
+        (self.folder / LOCK).unlink(missing_ok=True)
+        os.close(self._lock)
+        self._lock = None
+        try:
+            self.folder.rmdir()
+        except OSError:  # it holds the run's parts
+            pass
+
+    def open(self, manifest: dict[str, Any], chunks: int) -> set[int]:
+        """Record the run's settings ``manifest`` (refusing others), drop unfinished temporary files; the finished chunks."""
+        self.manifest, self.tasks = manifest, manifest["tasks"]
+        if self.format == ".parquet":
+            self.schema = parquet_schema(self.tasks)
+        text = json.dumps(manifest, indent=1, sort_keys=True)
+        path = self.folder / "manifest.json"
+        if path.exists() and path.read_text() != text:
+            old = json.loads(path.read_text())
+            changed = sorted(k for k in {*old, *manifest} if old.get(k) != manifest.get(k))
             raise FacezooError(
                 f"{self.folder} holds a run with other settings (they differ in: {', '.join(changed)}); resume with the same "
                 "settings, or use another --output, or delete that folder to start afresh"
             )
-        self.folder.mkdir(exist_ok=True)
-        if not manifest.exists():
-            tmp = manifest.with_suffix(".tmp")
+        if not path.exists():
+            tmp = path.with_suffix(".tmp")
             tmp.write_text(text)
-            _fsync_replace(tmp, manifest)
-        for stale in self.folder.glob("*.tmp*"):
+            _fsync_replace(tmp, path)
+        for stale in self.folder.glob("*.tmp*"):  # left by a run that was killed: the lock says no run is writing them
             stale.unlink()
         return {k for k in range(chunks) if self.part(k).exists()}
 
@@ -145,4 +242,10 @@ class PartsFolder:
         _fsync_replace(tmp, self.output)
 
     def remove(self) -> None:
-        shutil.rmtree(self.folder)
+        """Delete the parts, the settings and the lock; a parts folder that holds other files too is kept, with a warning."""
+        for path in self.folder.iterdir():
+            if path.name != LOCK and self._ours(path):
+                path.unlink()
+        self.release()
+        if self.folder.exists():
+            logger.warning("kept %s: it holds files that facezoo batch did not write", self.folder)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -107,11 +108,27 @@ def _from_base64(value: object, label: str) -> bytes:
         raise RequestError(400, f"{label} is not valid base64", "BadRequest") from None
 
 
+#: The longest number a JSON body may hold: a photo request has none, and Python's int() of
+#: thousands of digits is slow (and refused past 4300).
+MAX_NUMBER_DIGITS = 100
+
+
+def _number(kind: type) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        if len(text) > MAX_NUMBER_DIGITS:
+            raise RequestError(400, f"the JSON body holds a number of {len(text)} characters, over the limit of {MAX_NUMBER_DIGITS}", "BadRequest")
+        return kind(text)
+
+    return parse
+
+
 def _from_json(body: bytes, fields: Sequence[str], many: bool) -> list[Photo]:
     try:
-        data = json.loads(body)
+        data = json.loads(body, parse_int=_number(int), parse_float=_number(float))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RequestError(400, f"the JSON body cannot be parsed ({exc}); send {_usage(fields, many)}", "BadRequest") from None
+    except RecursionError:
+        raise RequestError(400, f"the JSON body is nested too deeply to parse; send {_usage(fields, many)}", "BadRequest") from None
     if not isinstance(data, dict):
         raise RequestError(400, f"the JSON body must be an object; send {_usage(fields, many)}", "BadRequest")
     if many:

@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hmac
 import importlib.util
@@ -56,6 +57,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
+#: What /v1/identify calls a face whose closest enrolled person is below the model's threshold (so no one may be enrolled as it).
+UNKNOWN = "unknown"
 #: HTTP status of each kind of library error; any other FacezooError is a 400.
 STATUS = ((ImageTooLargeError, 413), (NotAnImageError, 415), (UnknownNameError, 404), (InputError, 422))
 #: The page loads nothing from elsewhere and runs no inline script.
@@ -103,6 +106,14 @@ class Service:
                 if not model.config.trained:
                     logger.warning("%s is untrained: its random weights differ at every start, so the %d people of %s were enrolled "
                                    "with other weights and will not be recognised", model.config.model_id, len(people), settings.gallery)
+                too_many = [n for n, v in people.items() if len(v) > settings.gallery_photos]
+                if len(people) > settings.gallery_people or too_many:
+                    raise FacezooError(
+                        f"gallery {str(settings.gallery)!r} holds {len(people)} people for {model.config.model_id}"
+                        + (f" ({', '.join(too_many[:3])} with more than {settings.gallery_photos} embeddings)" if too_many else "")
+                        + f", over the server's limits (gallery_people={settings.gallery_people}, gallery_photos={settings.gallery_photos}); "
+                        "raise them (--gallery-people, --gallery-photos) or use another --gallery"
+                    )
                 model.gallery.update(people)
 
     # -- choosing models ---------------------------------------------------------------------------
@@ -192,15 +203,35 @@ class Service:
         image = self.decode(photos[0])
         with self.reading([model]):
             matches = model.identify(image, top_k=top_k)
-        return {"model": model.config.model_id, "matches": [[m.to_dict() for m in face] for face in matches]}
+        threshold = model.threshold
+        return {
+            "model": model.config.model_id,
+            "threshold": threshold,
+            "identities": [face[0].name if face and face[0].similarity >= threshold else UNKNOWN for face in matches],
+            "matches": [[m.to_dict() for m in face] for face in matches],
+        }
 
     def people(self, model: FaceModel) -> dict:
         with self.reading([model]):
             return {"model": model.config.model_id, "people": {name: len(v) for name, v in model.gallery.items()}}
 
+    def _check_room(self, model: FaceModel, name: str, photos: int) -> None:
+        """Refuse (409) an enrolment past the gallery's caps: ``gallery_people`` people, ``gallery_photos`` embeddings each."""
+        settings, gallery = self.settings, model.gallery
+        if name not in gallery and len(gallery) >= settings.gallery_people:
+            raise RequestError(409, f"the gallery of {model.config.model_id} is full: {len(gallery)} people, the server's limit "
+                               f"(gallery_people={settings.gallery_people}); delete someone first", "GalleryFull")
+        held = len(gallery.get(name, ()))
+        if held + photos > settings.gallery_photos:
+            raise RequestError(409, f"{name!r} would have {held + photos} embeddings, over the server's limit of {settings.gallery_photos} "
+                               "per person (gallery_photos); delete the person and enrol fewer, better photos", "GalleryFull")
+
     def enroll(self, photos: list[Photo], model: FaceModel, name: str) -> dict:
+        with self.reading([model]):
+            self._check_room(model, name, len(photos))
         images = [self.decode(p) for p in photos]
         with self.locks[model.config.task].writing():
+            self._check_room(model, name, len(photos))  # again: another enrolment may have come first
             before = model.gallery.get(name)
             model.enroll(name, images)
             self._save(model, name, before)
@@ -379,7 +410,7 @@ def create_app(tasks: Sequence[str] | None = None, *, models: Sequence[FaceModel
 
     @v1.get("/models", summary="the loaded models and the server's limits")
     async def list_models() -> dict:
-        limits = {k: getattr(settings, k) for k in ("max_upload_bytes", "max_pixels", "workers", "queue", "timeout")}
+        limits = {k: getattr(settings, k) for k in ("max_upload_bytes", "max_pixels", "workers", "queue", "timeout", "gallery_people", "gallery_photos")}
         return {"models": [service.describe(m) for m in service.models.values()], "limits": limits, "auth": settings.token is not None}
 
     @v1.post("/analyze", summary="detect the faces of one photo once; every chosen task fills each face", openapi_extra=_photo_body(["image"]))
@@ -407,6 +438,8 @@ def create_app(tasks: Sequence[str] | None = None, *, models: Sequence[FaceModel
     async def enroll(request: Request, name: str, model: str | None = model_query) -> dict:
         if len(name) > 100 or not name.isprintable() or not name.strip():
             raise RequestError(400, f"the name must be 1 to 100 printable characters, got {name[:100]!r}", "BadRequest")
+        if name.strip().lower() == UNKNOWN:
+            raise RequestError(400, f"{name!r} is what /v1/identify answers for a face it does not recognise; enrol the person under another name", "BadRequest")
         chosen = service.capable(model, ("enroll", "identify"), "keep a gallery")
         return await service.handle(request, ("image",), service.enroll, chosen, name, many=True)
 
@@ -414,7 +447,8 @@ def create_app(tasks: Sequence[str] | None = None, *, models: Sequence[FaceModel
     async def forget(name: str, model: str | None = model_query) -> dict:
         return await service.run(service.forget, service.capable(model, ("enroll", "identify"), "keep a gallery"), name)
 
-    @v1.post("/identify", summary="the closest enrolled people for each face of one photo", openapi_extra=_photo_body(["image"]))
+    @v1.post("/identify", summary="who each face of one photo is: the closest enrolled person, or 'unknown' below the model's threshold",
+             openapi_extra=_photo_body(["image"]))
     async def identify(request: Request, model: str | None = model_query, top_k: int = Query(1, ge=1, le=100)) -> dict:
         return await service.handle(request, ("image",), service.identify, service.capable(model, ("enroll", "identify"), "identify people"), top_k)
 
@@ -461,6 +495,57 @@ def _swagger_ui() -> str:
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
+def server_config(app: FastAPI, *, host: str = "127.0.0.1", port: int = 8000, settings: ServeSettings | None = None, log_level: str = "info"):
+    """The ``uvicorn.Config`` that :func:`serve` runs ``app`` with: slow clients bounded by the settings.
+
+    uvicorn has no timeout for a request's head: a client that sends ``POST ... HTTP/1.1`` and a
+    Host header, then nothing, holds its connection for ever, and its ``limit_concurrency``
+    counts such connections, so a few dozen of them made every request (``/readyz`` too) a 503.
+    Here a connection whose head is not complete ``header_timeout`` seconds after it opened or
+    after its last answer is closed, and the connection limit is ``max_connections``.
+
+    Example:
+        >>> uvicorn.Server(server_config(app, port=8000)).run()  # doctest: +SKIP
+    """
+    import h11
+    import uvicorn
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    settings = settings or ServeSettings()
+
+    class HeadTimeout(H11Protocol):
+        _head_timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+            self._head_timer = self.loop.call_later(settings.header_timeout, self._expire)
+
+        def _expire(self) -> None:
+            self._head_timer = None
+            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+                logger.info("closed a connection from %s: no complete request head within %g s", self.client, settings.header_timeout)
+                self.transport.close()
+
+    return uvicorn.Config(
+        app, host=host, port=port, log_level=log_level, server_header=False, http=HeadTimeout,
+        limit_concurrency=settings.max_connections, timeout_keep_alive=5,
+    )
+
+
 def serve(tasks: Sequence[str] | None = None, *, models: Sequence[FaceModel] | None = None, host: str = "127.0.0.1", port: int = 8000,
           settings: ServeSettings | None = None, log_level: str = "info", **load_options: Any) -> None:
     """Load the models, then serve them with uvicorn until interrupted (what ``facezoo serve`` runs).
@@ -476,5 +561,4 @@ def serve(tasks: Sequence[str] | None = None, *, models: Sequence[FaceModel] | N
     app = create_app(tasks, models=models, settings=settings, **load_options)
     if host not in LOOPBACK and settings.token is None:
         logger.warning("listening on %s without a token: anyone who reaches this address can use the models (set FACEZOO_SERVE_TOKEN)", host)
-    # uvicorn answers 503 itself past this many connections, so idle or slow clients stay bounded too.
-    uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False, limit_concurrency=max(32, 4 * settings.capacity))
+    uvicorn.Server(server_config(app, host=host, port=port, settings=settings, log_level=log_level)).run()

@@ -25,7 +25,11 @@ class ServeSettings:
     (checked from its header, before decoding). With ``token``, every ``/v1`` call needs
     ``Authorization: Bearer <token>`` (else 401). ``cors_origins`` are the web origins allowed to
     call the API from a browser (none by default). ``gallery`` is a JSON file that keeps enrolled
-    people across restarts (in memory only when ``None``).
+    people across restarts (in memory only when ``None``). A model's gallery holds at most
+    ``gallery_people`` people of at most ``gallery_photos`` embeddings each; more is answered 409.
+    A connection whose request line and headers have not all arrived ``header_timeout`` seconds
+    after it opened (or after its last answer) is closed, so slow or idle clients cannot hold
+    sockets; past ``max_connections`` open connections uvicorn answers 503.
 
     Example:
         >>> ServeSettings(workers=2, queue=4).capacity
@@ -40,6 +44,10 @@ class ServeSettings:
     token: str | None = None
     cors_origins: tuple[str, ...] = ()
     gallery: Path | None = None
+    gallery_people: int = 1000
+    gallery_photos: int = 10
+    header_timeout: float = 10.0
+    max_connections: int = 1000
 
     def __post_init__(self) -> None:
         def whole(name: str, low: int) -> None:
@@ -51,8 +59,13 @@ class ServeSettings:
         whole("queue", 0)
         whole("max_upload_bytes", 1024)
         whole("max_pixels", 256)
-        if isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float)) or not math.isfinite(self.timeout) or self.timeout <= 0:
-            raise FacezooError(f"serve setting timeout must be a positive number of seconds, got {self.timeout!r}")
+        whole("gallery_people", 1)
+        whole("gallery_photos", 1)
+        whole("max_connections", 1)
+        for name in ("timeout", "header_timeout"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise FacezooError(f"serve setting {name} must be a positive number of seconds, got {value!r}")
         if Image.MAX_IMAGE_PIXELS is not None and self.max_pixels > Image.MAX_IMAGE_PIXELS:
             raise FacezooError(
                 f"serve setting max_pixels={self.max_pixels} is above Pillow's decompression-bomb limit "
