@@ -116,4 +116,4 @@ def test_analyze_without_tasks_runs_every_task_that_can_and_names_the_rest():
     said = " ".join(str(w.message) for w in caught)
     assert "glasses" not in faces[0].results
     assert ("analyze() skips glasses (its weights (hf-hub:facezoo-examples/glasses-mobilenetv3@v1) are not downloaded)" in said
-            or "analyze() skips glasses (it detects faces with 'mtcnn-largest', the others with 'mtcnn')" in said)
+            or "analyze() skips glasses (it detects faces with 'mtcnn-largest', the others with 'yunet')" in said)
