@@ -33,7 +33,7 @@ class FaceModel:
 
     Example:
         >>> model = facezoo.load("beauty", "test_resnet", pretrained=False)
-        >>> [result] = model.predict("tests/assets/portrait.jpg", detect=False)
+        >>> [result] = model.predict("facezoo/testing/photos/portrait.jpg", detect=False)
         >>> 1.0 <= result.score <= 5.0
         True
     """

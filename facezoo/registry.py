@@ -85,6 +85,10 @@ class TaskSpec:
         pooled: ``False`` hands the head the backbone's unpooled feature map (spatial heads).
         tolerances: ``((metric, "max" | "min", amount), ...)``: how much a compressed (int8) model
             may lose on the test split and still ship (e.g. ``(("accuracy", "max", 0.01),)``).
+        synthetic_targets: ``synthetic_targets(n) -> array``: ``n`` seeded random training targets
+            of the right shape, dtype and range, what :mod:`facezoo.testing` checks ``decode``,
+            ``metrics`` and the loss with. ``None``: the task's ``labels`` in turn, through
+            ``encode_target`` (a task without labels must give it).
 
     Example:
         >>> spec = TaskSpec(name="glasses", summary="glasses or not", build_head=print,
@@ -112,6 +116,7 @@ class TaskSpec:
     monitor: tuple[str, str] = ("loss", "min")
     pooled: bool = True
     tolerances: tuple[tuple[str, str, float], ...] = ()
+    synthetic_targets: Callable[[int], Any] | None = None
 
     def predictions(self, outputs: Any, config: Any) -> Any:
         """``decode(outputs, config)``, or the outputs themselves when the task defines no decode."""

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import FACES
 from PIL import Image
 
 import facezoo
 from facezoo import _detect, _plugins
 from facezoo.cli import main
+from facezoo.testing import FACES
 
 
 @pytest.fixture(scope="module")
