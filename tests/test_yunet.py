@@ -227,3 +227,23 @@ def test_mtcnn_landmarks_for_its_own_boxes_match_its_detections() -> None:
     assert np.abs(points[0] - np.array(face.landmarks)).max() < 0.05 * face.width
     points, scores = mtcnn.landmarks(image, np.array([[-500.0, -500.0, -400.0, -400.0]]))
     assert scores[0] == 0 and np.isnan(points).all()
+
+
+def test_a_model_can_frame_with_another_detector_by_name(capsys) -> None:
+    import facezoo
+    from facezoo.cli import main
+    from facezoo.errors import FacezooError
+    from facezoo.testing import PHOTOS
+
+    model = facezoo.load("beauty", "test_resnet", pretrained=False)
+    other = model.with_preprocess(detector="mtcnn", min_face_score=0.9)
+    assert (other.config.preprocess.detector, model.config.preprocess.detector) == ("mtcnn", "yunet")
+    assert other.network is model.network and other.transform.preprocess.detector == "mtcnn"
+    assert len(other.predict(PHOTOS / "group.jpg")) == len(model.predict(PHOTOS / "group.jpg")) == 2
+    with pytest.raises(FacezooError, match="unknown detector 'nope'.*list detectors"):
+        model.with_preprocess(detector="nope")
+    assert main(["list", "detectors"]) == 0
+    listed = capsys.readouterr().out
+    assert "yunet" in listed and "mtcnn" in listed
+    assert main(["predict", "beauty", "--untrained", "--backbone", "test_resnet", "--detector", "mtcnn", str(PHOTOS / "group.jpg")]) == 0
+    assert capsys.readouterr().out.count(": beauty ") == 2

@@ -15,13 +15,12 @@ Example:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import re
 import shlex
 from pathlib import Path
 
 from .. import _plugins
-from .._factory import build_model, load_directory
+from .._factory import load_directory
 from .._model_dir import CARD_NAME, write_model_dir
 from ..errors import WeightsError
 from .card import measured_card
@@ -75,8 +74,7 @@ def reframe(
     )
     model = load_directory(directory)
     before = model.config
-    old, new = before.preprocess, dataclasses.replace(before.preprocess, **framing)
-    model = build_model(before.replace(preprocess=new), model.network)  # the transform frames with the new settings
+    model = model.with_preprocess(**framing)
     training = re.sub(r"\n\nFitted after training on .*", "", training)
     training = re.sub(r"\n\nRe-measured on a new framing.*", "", training, flags=re.DOTALL)
     if _plugins.registry().get("task", settings.task).calibrate is not None:
@@ -92,6 +90,7 @@ def reframe(
         quantize="int8",
     )
     was = ", ".join(f"{k} {v:.4g}" for k, v in before.metrics.items() if not re.search(r"_\d|recall_|nme_|std|fitted", k))
+    old, new = before.preprocess, model.config.preprocess
     training += (
         f"\n\nRe-measured on a new framing after training, weights unchanged: the faces it learnt from were found by "
         f"`{old.detector}` (score ≥ {old.min_face_score:g}); `predict`, and every number in this card, now use `{new.detector}` "
