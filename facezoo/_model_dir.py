@@ -63,8 +63,10 @@ def read_weights(directory: str | os.PathLike) -> dict[str, Any]:
     return state
 
 
-def write_model_dir(directory: str | os.PathLike, config: ModelConfig, state: dict[str, Any], card: str, *, half: bool = False) -> Path:
-    """Write a model directory; ``half=True`` stores floating-point weights as float16.
+def write_model_dir(directory: str | os.PathLike, config: ModelConfig, state: dict[str, Any] | None, card: str, *, half: bool = False) -> Path:
+    """Write a model directory; ``half=True`` stores floating-point weights as float16, and
+    ``state=None`` rewrites only the config and card of a directory whose weights stay as they are
+    (byte for byte: the digests that ONNX files are stamped with stay valid).
 
     Each file is written to a temporary name first and then renamed, so an interrupted save never
     leaves a half-written model behind.
@@ -77,19 +79,22 @@ def write_model_dir(directory: str | os.PathLike, config: ModelConfig, state: di
         raise WeightsError(f"cannot save a model to {directory}: it is a file; pass a directory path")
     try:
         directory.mkdir(parents=True, exist_ok=True)
+        if state is None and not (directory / WEIGHTS_NAME).is_file():
+            raise WeightsError(f"cannot update {directory}: it has no {WEIGHTS_NAME} to keep")
         tensors = {}
-        for name, tensor in state.items():
+        for name, tensor in (state or {}).items():
             tensor = tensor.detach().cpu()
             if half and tensor.is_floating_point():
                 tensor = tensor.to(torch.float16)
             tensors[name] = tensor.contiguous().clone()
         with tempfile.TemporaryDirectory(dir=directory, prefix=".saving-") as tmp:
             config.save(Path(tmp) / CONFIG_NAME)
-            save_file(tensors, str(Path(tmp) / WEIGHTS_NAME), metadata={"format": "pt", "model_id": config.model_id})
+            if state is not None:
+                save_file(tensors, str(Path(tmp) / WEIGHTS_NAME), metadata={"format": "pt", "model_id": config.model_id})
             (Path(tmp) / CARD_NAME).write_text(card)
             umask = os.umask(0)
             os.umask(umask)
-            for name in MODEL_FILES:
+            for name in MODEL_FILES if state is not None else (CONFIG_NAME, CARD_NAME):
                 os.chmod(Path(tmp) / name, 0o666 & ~umask)  # temporary files are private; the model is not
                 os.replace(Path(tmp) / name, directory / name)
     except PermissionError as exc:

@@ -108,3 +108,18 @@ def test_corrupt_weights_and_configs_are_weights_errors(saved):
     (saved / "config.json").write_text('{"task": "glasses", "backbone": "test_resnet", "colour": "bgr"}')
     with pytest.raises(facezoo.WeightsError, match=r"has keys that config schema \d+ does not define: \['colour'\]; remove them"):
         facezoo.load(str(saved))
+
+
+def test_rewriting_a_model_directory_without_its_weights_keeps_them_byte_for_byte(tmp_path):
+    from facezoo._model_dir import write_model_dir
+    from facezoo.errors import WeightsError
+
+    model = facezoo.load("beauty", "test_resnet", pretrained=False)
+    model.save_pretrained(tmp_path / "m")
+    weights = (tmp_path / "m" / "model.safetensors").read_bytes()
+    write_model_dir(tmp_path / "m", model.config.replace(tag="renamed"), None, "new card")
+    assert (tmp_path / "m" / "model.safetensors").read_bytes() == weights
+    assert (tmp_path / "m" / "README.md").read_text() == "new card"
+    assert facezoo.load(tmp_path / "m").config.tag == "renamed"
+    with pytest.raises(WeightsError, match="no model.safetensors to keep"):
+        write_model_dir(tmp_path / "empty", model.config, None, "card")

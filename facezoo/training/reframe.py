@@ -80,15 +80,7 @@ def reframe(
     if _plugins.registry().get("task", settings.task).calibrate is not None:
         fitted = calibrate(model, settings, data_root)
         training += f"\n\nFitted after training on `{fitted['on']}`, framed as below: " + ", ".join(f"{k} = {v:.4g}" for k, v in fitted.items() if k != "on")
-    reports = measure(
-        model,
-        settings,
-        directory,
-        data_root=data_root,
-        checks=checks,
-        onnx=True,
-        quantize="int8",
-    )
+    reports = measure(model, settings, directory, data_root=data_root, checks=checks, onnx=True, quantize="int8", weights=False)
     was = ", ".join(f"{k} {v:.4g}" for k, v in before.metrics.items() if not re.search(r"_\d|recall_|nme_|std|fitted", k))
     old, new = before.preprocess, model.config.preprocess
     training += (
@@ -97,13 +89,7 @@ def reframe(
         f"(score ≥ {new.min_face_score:g}). The headline on the old framing was {was}."
     )
     _plugins.reset()
-    write_model_dir(
-        directory,
-        model.config,
-        model.network.state_dict(),
-        measured_card(model.config, settings, reports, data=data, training=training),
-        half=True,
-    )
+    write_model_dir(directory, model.config, None, measured_card(model.config, settings, reports, data=data, training=training))  # the weights stay byte for byte
     return {k: (before.metrics[k], model.config.metrics[k]) for k in model.config.metrics if k in before.metrics}
 
 

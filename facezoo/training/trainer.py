@@ -263,10 +263,12 @@ def measure(
     onnx: bool = False,
     quantize: str | None = None,
     calibration: int = 300,
+    weights: bool = True,
 ) -> list:
     """Measure ``model`` as :func:`export` describes, write it to ``target_dir`` with its
     ``metrics`` and ``evaluation`` (and, with ``onnx``, the int8 model) and return the reports,
-    the headline first; the card is the caller's."""
+    the headline first; the card is the caller's. ``weights=False`` keeps the weights file that
+    ``target_dir`` holds (the model's own)."""
     from .._evaluate import evaluate
 
     test = settings.test_dataset or settings.dataset
@@ -297,7 +299,7 @@ def measure(
         }
     target = Path(target_dir)
     model.config = model.config.replace(metrics={k: round(v, 4) for k, v in headline.metrics.items()}, evaluation=evaluation)
-    write_model_dir(target, model.config, model.network.state_dict(), "", half=half)
+    write_model_dir(target, model.config, model.network.state_dict() if weights else None, "", half=half)
     if onnx:
         evaluation["onnx"] = _export_onnx(model, target, settings, headline, quantize, calibration, data_root)
         model.config = model.config.replace(evaluation=evaluation)
