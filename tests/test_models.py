@@ -74,6 +74,8 @@ def test_build_forward_predict(task, backbone):
     with torch.no_grad():
         outputs = model.network(torch.randn(2, 3, height, width))
     assert outputs.shape[0] == 2 and torch.isfinite(outputs).all()
+    if model.task.output_width is not None:  # what an ONNX graph of this model is checked against
+        assert math.prod(outputs.shape[1:]) == model.task.output_width(**config.head)
 
     results = model.predict([str(p) for p in FACES], detect=False)
     assert len(results) == len(FACES) and all(len(faces) == 1 for faces in results)

@@ -31,6 +31,11 @@ def build_head(num_features: int, mode: str = "distribution", bins: int = 101, d
     return BeautyHead(num_features, mode=mode, bins=bins, dropout=dropout)
 
 
+def output_width(mode: str = "distribution", bins: int = 101, **_) -> int:
+    """Logits over ``bins`` score bins, or one score (``regression``)."""
+    return bins if mode == "distribution" else 1
+
+
 def build_loss(mode: str = "distribution", bins: int = 101, **_):
     from .head import BeautyLoss
 
@@ -117,5 +122,6 @@ def facezoo_register_tasks(register):
             default_backbone="efficientnet_lite0",
             monitor=("pc", "max"),
             tolerances=(("pc", "max", 0.01),),
+            output_width=output_width,
         )
     )
