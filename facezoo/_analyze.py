@@ -30,6 +30,12 @@ class FaceAnalysis:
     face: Face
     results: dict[str, FaceResult] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        """Short: the box and score, then each task's result fields (see ``FaceResult.__repr__``)."""
+        box = ", ".join(f"{v:.0f}" for v in self.face.box)
+        results = ", ".join(f"{task!r}: {type(r).__name__}({r._fields_text(box=False)})" for task, r in self.results.items())
+        return f"FaceAnalysis(box=({box}), score={self.face.score:.3g}, results={{{results}}})"
+
     def to_dict(self) -> dict[str, Any]:
         out = {"face": self.face.to_dict()}
         for task, result in self.results.items():

@@ -83,6 +83,8 @@ def test_build_forward_predict(task, backbone):
         assert isinstance(result, facezoo.FaceResult)
         assert (result.model, result.trained, result.face) == (config.model_id, False, None)
         CHECKS[task](result, config)
+        shown = repr(result)  # short: embeddings, points and distributions by their length only (to_dict() has them)
+        assert shown.startswith(f"{type(result).__name__}(") and shown.endswith(", untrained)") and len(shown) < 200, shown
         data = json.loads(json.dumps(result.to_dict()))
         assert data["trained"] is False and data["model"] == config.model_id
     [single] = model.predict(str(FACES[0]), detect=False)

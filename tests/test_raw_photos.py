@@ -116,6 +116,8 @@ def test_analyze_without_tasks_runs_every_task_that_can_and_logs_the_rest(caplog
     skipped = facezoo._analyze._analyzers[None].skipped  # the Analyzer that analyze() made and keeps
     assert len(faces) == 2
     assert set(faces[0].results) == {"age-gender", "beauty", "expression", "identity", "keypoints"}
+    assert str(faces[0]).startswith("FaceAnalysis(box=(") and "'age-gender': AgeGenderResult(age=" in str(faces[0])
+    assert len(str(faces)) < 1200, "print(faces) is a few lines, not every embedding and point (to_dict() has those)"
     # the example plugin's glasses model is skipped: its Hub weights are not downloaded, or (once a test
     # put them in the Hub cache) it detects faces with its own detector
     assert "glasses" not in faces[0].results
