@@ -71,3 +71,12 @@ def test_readme_installs_what_ci_installs():
     readme, ci = _extras((REPO / "README.md").read_text()), _extras((REPO / ".ci" / "run").read_text())
     assert readme == ci
     assert {"test", "onnx", "serve", "batch", "ray"} <= readme
+
+
+def test_plugin_guide_lists_every_preprocess_field():
+    import dataclasses
+
+    from facezoo import Preprocess
+
+    guide = (DOCS / "plugins.md").read_text()
+    assert [f.name for f in dataclasses.fields(Preprocess) if f"`{f.name}`" not in guide] == []
