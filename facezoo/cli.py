@@ -77,18 +77,45 @@ def _describe(result: Any) -> str:
     return text
 
 
+def _how_to_train(task: str) -> str:
+    """The command that trains ``task``, and the datasets registered for it."""
+    from . import _plugins
+
+    datasets = [d.name for d in _plugins.registry().items("dataset") if d.task == task]
+    known = f"{task}'s datasets: {', '.join(datasets)}" if datasets else f"no dataset is registered for {task}: see facezoo list datasets"
+    return f"facezoo train {task} --dataset D --output runs/{task} ({known})"
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     import facezoo
+
+    from .registry import parse_model_id
 
     if args.annotate and len(args.images) != 1:
         raise FacezooError(f"--annotate writes one picture: pass one image, not {len(args.images)}")
     options = {"runtime": args.runtime, "quantize": args.quantize}
+    is_task = args.task in facezoo.list_tasks()
+    if is_task and not args.untrained:
+        weights = [m for m in facezoo.list_models(task=args.task) if args.backbone in (None, parse_model_id(m)[1])]
+        if not weights:
+            what = f"task {args.task!r}" + (f" with backbone {args.backbone!r}" if args.backbone else "")
+            raise FacezooError(
+                f"no pretrained weights are registered for {what}. Try the task with random weights: facezoo predict {args.task} "
+                f"IMAGE --untrained{f' --backbone {args.backbone}' if args.backbone else ''}; or train it: {_how_to_train(args.task)}"
+            )
     if args.backbone or args.untrained:
         model = facezoo.load(args.task, args.backbone, pretrained=not args.untrained, **options)
     else:
         model = facezoo.load(args.task, **options)
     if not model.config.trained:
-        print(f"WARNING: {model.config.model_id} is UNTRAINED (random weights): these numbers are meaningless.", file=sys.stderr)
+        task = model.config.task
+        pretrained = facezoo.list_models(task=task, pretrained=True)
+        print(
+            f"WARNING: {model.config.model_id} is UNTRAINED (random weights): these numbers are meaningless. For real answers "
+            + (f"use the pretrained model (facezoo predict {task} IMAGE, without --untrained; {pretrained[0]}) or " if pretrained else "")
+            + f"train one: {_how_to_train(task)}",
+            file=sys.stderr,
+        )
     results = model.predict(list(args.images), detect=False if args.no_detect else None)
     if args.json:
         _print_json([{"image": _name(img), "faces": [r.to_dict() for r in faces]} for img, faces in zip(args.images, results)])

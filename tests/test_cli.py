@@ -48,6 +48,9 @@ def test_predict_untrained_json_is_labelled(capsys):
     images = [str(FACES[0]), str(FACES[4])]
     code, out, err = run(capsys, "predict", "age-gender", *images, "--untrained", "--no-detect", "--backbone", "test_resnet", "--json")
     assert code == 0 and "WARNING: age-gender/test_resnet is UNTRAINED (random weights)" in err
+    # ... and how to get real answers: the shipped model, or a training command with the task's datasets
+    assert "use the pretrained model (facezoo predict age-gender IMAGE, without --untrained; age-gender/" in err
+    assert "facezoo train age-gender --dataset D --output runs/age-gender (age-gender's datasets: scut-gender, utkface)" in err
     rows = json.loads(out)
     assert [r["image"] for r in rows] == images
     for row in rows:
@@ -90,6 +93,8 @@ def test_push_then_load_by_tag(capsys, tmp_path, repo_id):
         (["predict", "beuty", "x.jpg", "--untrained"], "facezoo: error: unknown task 'beuty'. Did you mean 'beauty'?"),
         (["predict", "beauty", "missing.jpg", "--untrained", "--backbone", "test_resnet"], "facezoo: error: input 0 ('missing.jpg'): no such file."),
         (["info", "no-such-dir"], "facezoo: error: unknown task 'no-such-dir'."),
+        (["predict", "beauty", "x.jpg", "--backbone", "resnet50"], "facezoo: error: no pretrained weights are registered for task 'beauty' with backbone "
+         "'resnet50'. Try the task with random weights: facezoo predict beauty IMAGE --untrained --backbone resnet50; or train it: facezoo train beauty"),
     ],
 )
 def test_errors_exit_2_with_a_message(capsys, argv, message):
