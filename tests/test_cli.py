@@ -93,8 +93,10 @@ def test_push_then_load_by_tag(capsys, tmp_path, repo_id):
         (["predict", "beuty", "x.jpg", "--untrained"], "facezoo: error: unknown task 'beuty'. Did you mean 'beauty'?"),
         (["predict", "beauty", "missing.jpg", "--untrained", "--backbone", "test_resnet"], "facezoo: error: input 0 ('missing.jpg'): no such file."),
         (["info", "no-such-dir"], "facezoo: error: unknown task 'no-such-dir'."),
-        (["predict", "beauty", "x.jpg", "--backbone", "resnet50"], "facezoo: error: no pretrained weights are registered for task 'beauty' with backbone "
-         "'resnet50'. Try the task with random weights: facezoo predict beauty IMAGE --untrained --backbone resnet50; or train it: facezoo train beauty"),
+        (["predict", "beauty", "x.jpg", "--backbone", "resnet50"], (
+            "facezoo: error: no pretrained weights are registered for task 'beauty' with backbone 'resnet50'. "
+            "Try the task with random weights: facezoo predict beauty IMAGE --untrained --backbone resnet50; or train it: facezoo train beauty"
+        )),
     ],
 )
 def test_errors_exit_2_with_a_message(capsys, argv, message):
