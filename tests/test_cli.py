@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -65,6 +66,11 @@ def test_predict_human_output_with_detection(capsys):
     lines = out.splitlines()
     labels = facezoo.load("expression", "test_efficientnet", pretrained=False).config.labels
     assert len(lines) == 2 and lines[0].split(": ")[1].split("  (face at ")[0] in labels, "the caption is the expression label"
+
+
+def test_predict_beauty_states_the_scale(capsys):
+    code, out, _ = run(capsys, "predict", "beauty", str(FACES[0]), "--untrained", "--no-detect", "--backbone", "test_resnet")
+    assert code == 0 and re.fullmatch(r".*portrait\.jpg: beauty [1-5]\.\d\d on 1-5\n", out), out
 
 
 def test_info_of_a_model_directory(capsys, tmp_path):

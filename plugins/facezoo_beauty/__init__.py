@@ -22,7 +22,8 @@ class BeautyResult(FaceResult):
     distribution: list[float] | None = None
 
     def caption(self) -> str:
-        return f"beauty {self.score:.2f}"
+        """The score with its scale, e.g. ``beauty 2.80 on 1-5``."""
+        return f"beauty {self.score:.2f} on {LOW:g}-{HIGH:g}"
 
 
 def build_head(num_features: int, mode: str = "distribution", bins: int = 101, dropout: float = 0.2, **_):
