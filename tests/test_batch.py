@@ -207,11 +207,18 @@ def test_a_ray_run_is_quiet_and_leaves_no_ray_process_behind(folder, tmp_path):
     marker = f"ray-{os.getpid()}-{time.time_ns()}"  # in the environment of the run and of every process it starts
     command = [sys.executable, "-m", "facezoo", "batch", models(folder), "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out.jsonl")]
     env = {**os.environ, "FACEZOO_TEST_RUN": marker}
-    proc = subprocess.run([*command, "--engine", "ray", "--workers", "1"], check=False, capture_output=True, text=True, timeout=300, env=env)
-    assert proc.returncode == 0, proc.stderr
-    assert "1 rows for 1 images" in proc.stdout
+    proc = subprocess.Popen([*command, "--engine", "ray", "--workers", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    seen: set[int] = set()
+    deadline = time.time() + 300
+    while proc.poll() is None and time.time() < deadline:
+        seen |= set(_processes_with(marker))
+        time.sleep(0.5)
+    stdout, stderr = proc.communicate(timeout=max(1, deadline - time.time()))
+    assert proc.returncode == 0, stderr
+    assert "1 rows for 1 images" in stdout
+    assert len(seen - {proc.pid}) >= 2, "found none of Ray's processes while it ran: the check below would prove nothing"
     # Ray Data's notice about its actors' constructor arguments (ray-project/ray#57733) is the one line left.
-    noise = [line for line in proc.stderr.splitlines() if "has constructor arguments in the object store" not in line]
+    noise = [line for line in stderr.splitlines() if "has constructor arguments in the object store" not in line]
     assert noise == [], "Ray's start-up logging reached the console"
     deadline = time.time() + 10
     while _processes_with(marker) and time.time() < deadline:
