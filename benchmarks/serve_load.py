@@ -116,7 +116,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--queue", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each measured phase")
-    parser.add_argument("--photo", type=Path, default=REPO / "tests" / "assets" / "group.jpg")
+    parser.add_argument("--photo", type=Path, default=REPO / "facezoo" / "testing" / "photos" / "group.jpg")
     args = parser.parse_args()
 
     port = free_port()

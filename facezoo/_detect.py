@@ -33,7 +33,7 @@ def _build_mtcnn(runtime: str = "torch"):
 
 @hookimpl
 def facezoo_register_detectors(register):
-    register(DetectorSpec("yunet", build=_build_yunet, summary="YuNet-n with five landmarks, Apache-2.0 (weights ship with facezoo)"))
+    register(DetectorSpec("yunet", build=_build_yunet, summary="YuNet-n, landmarks refined by MTCNN's O-Net, Apache-2.0 (weights ship with facezoo)"))
     register(DetectorSpec("mtcnn", build=_build_mtcnn, summary="MTCNN with five landmarks, MIT (weights ship with facezoo)"))
 
 

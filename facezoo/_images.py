@@ -233,7 +233,7 @@ def decode_image(data: bytes, name: str = "image bytes", *, max_pixels: int | No
     or Pillow's decompression-bomb limit, :class:`InputError` for corrupt, truncated or tiny images.
 
     Example:
-        >>> decode_image(Path("tests/assets/portrait.jpg").read_bytes(), "upload 'image'").mode
+        >>> decode_image(Path("facezoo/testing/photos/portrait.jpg").read_bytes(), "upload 'image'").mode
         'RGB'
     """
     return _usable(_open(io.BytesIO(data), name, max_pixels), name)

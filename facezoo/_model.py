@@ -33,7 +33,7 @@ class FaceModel:
 
     Example:
         >>> model = facezoo.load("beauty", "test_resnet", pretrained=False)
-        >>> [result] = model.predict("tests/assets/portrait.jpg", detect=False)
+        >>> [result] = model.predict("facezoo/testing/photos/portrait.jpg", detect=False)
         >>> 1.0 <= result.score <= 5.0
         True
     """
@@ -57,6 +57,24 @@ class FaceModel:
     def __repr__(self) -> str:
         state = "trained" if self.config.trained else "UNTRAINED (random weights)"
         return f"{type(self).__name__}({self.config.model_id!r}, {state}, runtime={self.runtime!r})"
+
+    def with_preprocess(self, **changes: Any) -> FaceModel:
+        """This model framing faces differently (another detector, score or crop), sharing its
+        network (and an identity model's gallery). Its card's numbers were measured on the
+        original framing, not on the new one.
+
+        Example:
+            >>> mtcnn = facezoo.load("age-gender").with_preprocess(detector="mtcnn", min_face_score=0.9)  # doctest: +SKIP
+        """
+        import copy
+
+        detector = changes.get("detector")
+        if detector is not None:
+            _plugins.registry().get("detector", detector, hint="See facezoo list detectors")
+        model = copy.copy(self)
+        model.config = self.config.replace(preprocess=dataclasses.replace(self.config.preprocess, **changes))
+        model.transform = FaceTransform(model.config.preprocess)
+        return model
 
     @property
     def runtime(self) -> str:

@@ -107,6 +107,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         model = facezoo.load(args.task, args.backbone, pretrained=not args.untrained, **options)
     else:
         model = facezoo.load(args.task, **options)
+    if args.detector:
+        model = model.with_preprocess(detector=args.detector)
     if not model.config.trained:
         task = model.config.task
         pretrained = facezoo.list_models(task=task, pretrained=True)
@@ -230,6 +232,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     import facezoo
 
     model = facezoo.load(args.model, runtime=args.runtime, quantize=args.quantize)
+    if args.detector:
+        model = model.with_preprocess(detector=args.detector)
     report = facezoo.evaluate(model, args.dataset, args.split, data_root=args.data, limit=args.limit, detect=args.detect, teacher=args.teacher)
     if args.json:
         _print_json(report.to_dict())
@@ -327,8 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what facezoo does")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("list", help="list tasks, models, plugins, datasets, teachers or plugin commands")
-    p.add_argument("what", nargs="?", choices=("tasks", "models", "plugins", "datasets", "teachers", "commands"), default="tasks")
+    p = sub.add_parser("list", help="list tasks, models, plugins, datasets, teachers, detectors or plugin commands")
+    p.add_argument("what", nargs="?", choices=("tasks", "models", "plugins", "datasets", "teachers", "detectors", "commands"), default="tasks")
     p.add_argument("--filter", help="wildcard or substring on model ids")
     p.add_argument("--pretrained", action="store_true", help="only models whose weights load offline now")
     p.add_argument("--json", action="store_true")
@@ -340,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backbone", help="timm backbone name (with a task name and --untrained)")
     p.add_argument("--untrained", action="store_true", help="use an untrained model (random weights)")
     p.add_argument("--no-detect", action="store_true", help="treat each whole image as one face")
+    p.add_argument("--detector", help="find faces with this registered detector instead of the model's (facezoo list detectors)")
     p.add_argument("--annotate", metavar="OUT", help="write the image with boxes, landmarks and labels drawn on it")
     _add_runtime_arguments(p)
     p.add_argument("--json", action="store_true")
@@ -385,6 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="data root (default: $FACEZOO_DATA, else ../shared/data when it exists)")
     p.add_argument("--limit", type=_positive, help="evaluate a fixed random subset of this many samples")
     p.add_argument("--no-detect", dest="detect", action="store_false", help="feed each whole image as the face")
+    p.add_argument("--detector", help="find faces with this registered detector instead of the model's (facezoo list detectors)")
     p.add_argument("--teacher", help="score against this teacher's labels instead of the dataset's")
     _add_runtime_arguments(p)
     p.add_argument("--json", action="store_true")

@@ -113,8 +113,8 @@ class Preprocess:
     margin: float = 0.2
     template: str = "arcface"
     scale: float = 1.0
-    detector: str | None = "mtcnn"
-    min_face_score: float = 0.9
+    detector: str | None = "yunet"
+    min_face_score: float = 0.5
     detect_padding: float = 0.25
 
     def __post_init__(self) -> None:

@@ -88,6 +88,10 @@ class TaskSpec:
         output_width: ``output_width(**head) -> int``: how many raw outputs per face the head gives
             for these head arguments, computed without torch. Where set, an ONNX graph whose
             outputs have another width is refused when it loads; ``None`` leaves it unchecked.
+        synthetic_targets: ``synthetic_targets(n) -> array``: ``n`` seeded random training targets
+            of the right shape, dtype and range, what :mod:`facezoo.testing` checks ``decode``,
+            ``metrics`` and the loss with. ``None``: the task's ``labels`` in turn, through
+            ``encode_target`` (a task without labels must give it).
 
     Example:
         >>> spec = TaskSpec(name="glasses", summary="glasses or not", build_head=print,
@@ -116,6 +120,7 @@ class TaskSpec:
     pooled: bool = True
     tolerances: tuple[tuple[str, str, float], ...] = ()
     output_width: Callable[..., int] | None = None
+    synthetic_targets: Callable[[int], Any] | None = None
 
     def predictions(self, outputs: Any, config: Any) -> Any:
         """``decode(outputs, config)``, or the outputs themselves when the task defines no decode."""

@@ -1,4 +1,4 @@
-"""Shared fixtures: the test photos, tiny backbones, synthetic targets and a loopback Hub server.
+"""Shared fixtures: an isolated cache and a loopback Hub server.
 
 The shared data bundle is ``$FACEZOO_DATA``, by default ``../shared/data`` beside the repository
 (``pytest_configure`` sets the variable to it when unset, so every test and subprocess sees it).
@@ -7,6 +7,9 @@ huggingface_hub reads HF_ENDPOINT, HF_HUB_CACHE and HF_HUB_OFFLINE once, when it
 imported, so ``pytest_configure`` sets them before any test module imports facezoo or timm.
 The Hub tests talk to ``../shared/tools/minihub/minihub.py`` with the real client; without that
 file they are skipped.
+
+The test photos, tiny backbones and the checks every task passes are in :mod:`facezoo.testing`,
+which tests import like any plugin's tests do; this file holds fixtures only.
 """
 
 from __future__ import annotations
@@ -21,16 +24,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-ASSETS = Path(__file__).resolve().parent / "assets"
-#: The real face photos every task is run on (see assets/README.md for their provenance).
-FACES = [ASSETS / name for name in ("portrait.jpg", "portrait_same_person.jpg", "portrait_other_person.jpg", "group.jpg", "grayscale.jpg")]
-#: Two timm families, randomly initialised and tiny, so that every task builds in milliseconds.
-BACKBONES = ("test_resnet", "test_efficientnet", "test_vit")  # three families: ResNet, EfficientNet, ViT (fixed input size)
-
 
 def _minihub_script() -> Path | None:
-    shared = Path(os.environ["FACEZOO_DATA"]).resolve().parent if os.environ.get("FACEZOO_DATA") else REPO.parent / "shared"
+    shared = Path(os.environ["FACEZOO_DATA"]).resolve().parent if os.environ.get("FACEZOO_DATA") else Path(__file__).resolve().parents[2] / "shared"
     script = shared / "tools" / "minihub" / "minihub.py"
     return script if script.is_file() else None
 
@@ -38,9 +34,10 @@ def _minihub_script() -> Path | None:
 def pytest_configure(config: pytest.Config) -> None:
     if "huggingface_hub" in sys.modules:
         raise pytest.UsageError("huggingface_hub was imported before tests/conftest.py could point it at a test Hub")
-    if not os.environ.get("FACEZOO_DATA") and (REPO.parent / "shared" / "data").is_dir():
+    beside = Path(__file__).resolve().parents[2] / "shared" / "data"
+    if not os.environ.get("FACEZOO_DATA") and beside.is_dir():
         # The README's layout: the shared data bundle beside the repository, wherever pytest runs from.
-        os.environ["FACEZOO_DATA"] = str(REPO.parent / "shared" / "data")
+        os.environ["FACEZOO_DATA"] = str(beside)
     root = Path(tempfile.mkdtemp(prefix="facezoo-tests-"))
     # Detections, framed faces, ONNX exports: never the user's cache, and CI starts from nothing.
     os.environ.update(HF_HUB_CACHE=str(root / "hf-cache"), HF_HUB_DISABLE_TELEMETRY="1", FACEZOO_CACHE=str(root / "facezoo-cache"))
@@ -79,41 +76,3 @@ def hub_url(pytestconfig: pytest.Config) -> str:
 def repo_id(hub_url: str) -> str:
     """A fresh repository name on the test Hub (created by the first push)."""
     return f"tester/model-{uuid.uuid4().hex[:8]}"
-
-
-def synthetic_targets(task: str, labels: tuple[str, ...], n: int):
-    """Training targets of the right shape and range for ``task``; extra ``build_loss`` arguments.
-
-    Tasks not listed below are classification tasks over their labels.
-    """
-    import torch
-
-    g = torch.Generator().manual_seed(0)
-    if task == "beauty":
-        return 1.0 + 4.0 * torch.rand(n, generator=g), {}
-    if task == "age-gender":
-        age = torch.randint(1, 80, (n,), generator=g).float()
-        return torch.stack([age, (torch.arange(n) % 2).float()], dim=1), {}
-    if task == "keypoints":
-        return torch.rand(n, 136, generator=g) * 2.0 - 1.0, {}
-    if task == "identity":
-        return torch.arange(n) % 3, {"num_classes": 3}
-    if not labels:
-        pytest.fail(f"task {task!r} has no labels and no synthetic target is defined for it in conftest.py")
-    return torch.arange(n) % len(labels), {}
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    """A small PNG whose header claims ``width``×``height`` pixels: a decompression bomb's shape."""
-    import io
-    import struct
-    import zlib
-
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.new("L", (16, 16)).save(buffer, format="PNG")
-    data = bytearray(buffer.getvalue())
-    ihdr = struct.pack(">II", width, height) + bytes(data[24:29])
-    data[16:33] = ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
-    return bytes(data)

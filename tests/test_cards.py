@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from conftest import REPO
 from huggingface_hub import ModelCard
 
 import facezoo
 from facezoo.cards import Baseline, CardInfo, Measured, model_card
 
+REPO = Path(__file__).resolve().parents[1]
 SOURCE_CARDS = sorted((REPO / "model_cards").glob("*.md"))
 
 

@@ -9,10 +9,10 @@ import sys
 
 import pytest
 import torch
-from conftest import FACES
 
 import facezoo
 from facezoo.cli import main
+from facezoo.testing import FACES
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

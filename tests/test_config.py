@@ -5,15 +5,15 @@ or bounds, in a file or in code, is a ConfigError naming the field."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
-from conftest import ASSETS
 
 import facezoo
 from facezoo import ModelConfig, config
 
 #: config.json of every shipped model, as each release wrote them: tests/assets/configs/schema<n>/.
-FIXTURES = sorted((ASSETS / "configs").glob("schema*/*.json"))
+FIXTURES = sorted((Path(__file__).resolve().parent / "assets" / "configs").glob("schema*/*.json"))
 
 
 def test_every_older_schema_has_its_migration_and_the_configs_it_wrote():

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import re
 import shutil
+from pathlib import Path
 
 import pytest
-from conftest import ASSETS, REPO
 
 from facezoo import _plugins, hookspecs
+from facezoo.testing import PHOTOS
 
+REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 PLUGIN = DOCS / "example_plugin"
 # An optional "<!-- not run: reason -->" line, then a fenced block.
@@ -41,7 +43,7 @@ def test_python_examples_run(doc, tmp_path, monkeypatch, hub_url):
     if doc == "serve.md":
         pytest.importorskip("fastapi", reason="docs/serve.md needs the serve extra: pip install -e '.[serve,test]'")
     for name, source in (("photo", "portrait"), ("photo2", "portrait_same_person"), ("other", "portrait_other_person"), ("group", "group")):
-        shutil.copy(ASSETS / f"{source}.jpg", tmp_path / f"{name}.jpg")
+        shutil.copy(PHOTOS / f"{source}.jpg", tmp_path / f"{name}.jpg")
     monkeypatch.chdir(tmp_path)
     runnable = [m for m in blocks(doc) if m["lang"] == "python" and not m["skip"] and not m["body"].startswith(FILE_MARK)]
     assert runnable, f"docs/{doc} has no runnable example"
@@ -80,3 +82,7 @@ def test_plugin_guide_lists_every_preprocess_field():
 
     guide = (DOCS / "plugins.md").read_text()
     assert [f.name for f in dataclasses.fields(Preprocess) if f"`{f.name}`" not in guide] == []
+    rows = dict(re.findall(r"^\| `(\w+)` \| `([^`]+)` \|", guide, re.MULTILINE))
+    for f in dataclasses.fields(Preprocess):
+        if f.name in rows:  # the table states today's default
+            assert rows[f.name] == (f'"{f.default}"' if isinstance(f.default, str) else repr(f.default)), f.name

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import FACES
 from PIL import Image
 
 import facezoo
 from facezoo import _detect, _plugins
 from facezoo.cli import main
+from facezoo.testing import FACES
 
 
 @pytest.fixture(scope="module")
@@ -312,7 +312,7 @@ def test_12_bit_data_in_a_16_bit_png_is_scaled_with_a_warning(model, tmp_path):
 
 
 def test_threads_cold_starting_a_model_build_the_detector_once(monkeypatch):
-    spec = _plugins.registry().get("detector", "mtcnn")
+    spec = _plugins.registry().get("detector", "yunet")
     builds = []
 
     def counting_build():

@@ -10,9 +10,9 @@ import sys
 
 import pytest
 import torch
-from conftest import FACES
 
 import facezoo
+from facezoo.testing import FACES
 
 pytestmark = pytest.mark.usefixtures("hub_url")
 

@@ -8,11 +8,11 @@ import os
 import numpy as np
 import pytest
 import torch
-from conftest import FACES, png_claiming
 from PIL import Image
 
 import facezoo
 from facezoo._images import decode_image, load_image
+from facezoo.testing import FACES, png_claiming
 
 UPRIGHT = Image.open(FACES[0]).convert("RGB")  # 240×300
 GRAY = UPRIGHT.convert("L")

@@ -7,11 +7,11 @@ import types
 
 import pytest
 import torch
-from conftest import FACES
 from safetensors.torch import load_file, save_file
 
 import facezoo
 from facezoo import _plugins
+from facezoo.testing import FACES
 
 
 def test_unknown_task_names_the_closest_match_and_the_choices():

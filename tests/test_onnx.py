@@ -12,11 +12,11 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import FACES
 
 import facezoo
 from facezoo import _onnx
 from facezoo.detection import MTCNN
+from facezoo.testing import FACES
 
 pytest.importorskip("onnxruntime", reason="the ONNX tests need onnxruntime: pip install 'facezoo[onnx]'")
 pytest.importorskip("onnxscript", reason="exporting to ONNX needs onnxscript: pip install 'facezoo[onnx]'")

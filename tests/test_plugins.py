@@ -12,13 +12,13 @@ import uuid
 
 import numpy as np
 import pytest
-from conftest import ASSETS, FACES
 
 import facezoo
 from facezoo import _plugins
 from facezoo._detect import detect_faces
 from facezoo._images import load_image
 from facezoo.detection import Detection, FaceDetector
+from facezoo.testing import FACES, PHOTOS
 
 BUILT_IN = {"age-gender", "beauty", "expression", "identity", "keypoints", "detectors"}
 ALL_HOOKS = (
@@ -200,7 +200,7 @@ def test_facezoo_register_datasets_adds_an_adapter(tmp_path):
     facezoo.register_plugin(plugin, name="toy-data")
     for cls, image in (("a", "portrait.jpg"), ("b", "group.jpg")):
         (tmp_path / "toy" / "train" / cls).mkdir(parents=True)
-        (tmp_path / "toy" / "train" / cls / image).write_bytes((ASSETS / image).read_bytes())
+        (tmp_path / "toy" / "train" / cls / image).write_bytes((PHOTOS / image).read_bytes())
     assert facezoo.data.list_datasets(task="toy") == ["toy-faces"]
     dataset = facezoo.data.load_dataset("toy-faces", "train", root=tmp_path)
     assert (len(dataset), dataset.labels, [s.target for s in dataset.samples]) == (2, ("a", "b"), [0, 1])
@@ -246,7 +246,7 @@ def test_facezoo_register_detectors_adds_a_detector_predict_uses():
 
 def test_the_example_plugins_detector_keeps_the_largest_face():
     model = facezoo.load("glasses", "test_resnet", pretrained=False)
-    group = ASSETS / "group.jpg"
+    group = PHOTOS / "group.jpg"
     everyone = detect_faces("mtcnn", [load_image(group)])[0]
     assert len(everyone) == 2
     [result] = model.predict(group)

@@ -9,11 +9,11 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import ASSETS
 from PIL import Image
 
 import facezoo
 from facezoo.cli import main
+from facezoo.testing import PHOTOS
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def age_gender():
 
 
 def test_group_photo_gives_one_labelled_result_per_face(age_gender):
-    results = age_gender.predict(ASSETS / "group.jpg")
+    results = age_gender.predict(PHOTOS / "group.jpg")
     assert len(results) == 2  # group_sts98_two_astronauts: two clear faces
     for result in results:
         assert result.trained and result.face.score >= 0.9
@@ -33,21 +33,21 @@ def test_group_photo_gives_one_labelled_result_per_face(age_gender):
 def test_no_face_gives_an_empty_list(age_gender):
     flat = np.full((240, 320, 3), 127, np.uint8)
     assert age_gender.predict(flat) == []
-    assert age_gender.predict([flat, ASSETS / "portrait.jpg"])[0] == []
+    assert age_gender.predict([flat, PHOTOS / "portrait.jpg"])[0] == []
 
 
 def test_exif_rotated_photo_is_detected_upright(age_gender, tmp_path):
-    upright = Image.open(ASSETS / "portrait.jpg")
+    upright = Image.open(PHOTOS / "portrait.jpg")
     exif = Image.Exif()
     exif[0x0112] = 6  # stored rotated; viewers turn it 90° clockwise
     upright.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "rotated.jpg", exif=exif, quality=95)
-    [face_up] = age_gender.predict(ASSETS / "portrait.jpg")
+    [face_up] = age_gender.predict(PHOTOS / "portrait.jpg")
     [face_rot] = age_gender.predict(tmp_path / "rotated.jpg")
     assert np.allclose(face_up.face.box, face_rot.face.box, atol=4)
 
 
 def test_huge_photo_is_handled(age_gender):
-    small = Image.open(ASSETS / "portrait.jpg")
+    small = Image.open(PHOTOS / "portrait.jpg")
     huge = small.resize((small.width * 16, small.height * 16))  # 3840 × 4800
     [face] = age_gender.predict(huge)
     [reference] = age_gender.predict(small)
@@ -59,7 +59,7 @@ def test_analyze_detects_once_and_fills_every_task(monkeypatch):
     calls = []
     original = type(models[0]).detect
     monkeypatch.setattr(type(models[0]), "detect", lambda self, images: calls.append(1) or original(self, images))
-    faces = facezoo.analyze(ASSETS / "group.jpg", models=models)
+    faces = facezoo.analyze(PHOTOS / "group.jpg", models=models)
     assert len(calls) == 1 and len(faces) == 2
     for face in faces:
         assert set(face.results) == {"age-gender", "expression", "keypoints"}
@@ -71,19 +71,19 @@ def test_analyze_detects_once_and_fills_every_task(monkeypatch):
 
 
 def test_annotate_draws_on_a_copy():
-    faces = facezoo.analyze(ASSETS / "group.jpg", tasks=["age-gender"])
-    original = Image.open(ASSETS / "group.jpg").convert("RGB")
-    drawn = facezoo.annotate(ASSETS / "group.jpg", faces)
+    faces = facezoo.analyze(PHOTOS / "group.jpg", tasks=["age-gender"])
+    original = Image.open(PHOTOS / "group.jpg").convert("RGB")
+    drawn = facezoo.annotate(PHOTOS / "group.jpg", faces)
     assert drawn.size == original.size
     assert np.abs(np.asarray(drawn, np.int16) - np.asarray(original, np.int16)).sum() > 0
-    assert np.array_equal(np.asarray(Image.open(ASSETS / "group.jpg").convert("RGB")), np.asarray(original))
+    assert np.array_equal(np.asarray(Image.open(PHOTOS / "group.jpg").convert("RGB")), np.asarray(original))
 
 
 def test_cli_predict_annotate(tmp_path, capsys):
     out = tmp_path / "out.jpg"
-    assert main(["predict", "age-gender", str(ASSETS / "group.jpg"), "--annotate", str(out)]) == 0
+    assert main(["predict", "age-gender", str(PHOTOS / "group.jpg"), "--annotate", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert len(printed.strip().splitlines()) == 2 and Image.open(out).size == Image.open(ASSETS / "group.jpg").size
+    assert len(printed.strip().splitlines()) == 2 and Image.open(out).size == Image.open(PHOTOS / "group.jpg").size
 
 
 def test_cli_reports_no_face(tmp_path, capsys):
@@ -97,7 +97,7 @@ def test_cli_verify_two_photos(capsys):
     """`facezoo verify` comes from the identity plugin's register_commands hook."""
 
     def verdict(other: str) -> dict:
-        assert main(["verify", str(ASSETS / "portrait.jpg"), str(ASSETS / other), "--json"]) == 0
+        assert main(["verify", str(PHOTOS / "portrait.jpg"), str(PHOTOS / other), "--json"]) == 0
         return json.loads(capsys.readouterr().out)
 
     same, different = verdict("portrait_same_person.jpg"), verdict("portrait_other_person.jpg")
@@ -111,7 +111,7 @@ def test_analyze_without_tasks_runs_every_task_that_can_and_logs_the_rest(caplog
     the tasks it cannot run were not asked for, so they are logged at INFO, never warned about."""
     with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.INFO, logger="facezoo"):
         warnings.simplefilter("always")
-        faces = facezoo.analyze(ASSETS / "group.jpg")
+        faces = facezoo.analyze(PHOTOS / "group.jpg")
     assert [str(w.message) for w in caught] == []
     skipped = facezoo._analyze._analyzers[None].skipped  # the Analyzer that analyze() made and keeps
     assert len(faces) == 2
@@ -122,6 +122,5 @@ def test_analyze_without_tasks_runs_every_task_that_can_and_logs_the_rest(caplog
     # put them in the Hub cache) it detects faces with its own detector
     assert "glasses" not in faces[0].results
     assert skipped["glasses"] in ("its weights (hf-hub:facezoo-examples/glasses-mobilenetv3@v1) are not downloaded",
-                                  "it detects faces with 'mtcnn-largest', the others with 'mtcnn'")
+                                  "it detects faces with 'mtcnn-largest', the others with 'yunet'")
     assert f"analyze() skips glasses ({skipped['glasses']})" in caplog.text
-

@@ -16,7 +16,6 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import ASSETS, png_claiming
 from PIL import Image
 
 import facezoo
@@ -24,6 +23,8 @@ from facezoo._analyze import Analyzer, FaceAnalysis
 from facezoo._images import decode_image
 from facezoo.cli import main
 from facezoo.serve import ServeSettings
+from facezoo.testing import PHOTOS as ASSETS
+from facezoo.testing import png_claiming
 
 HAVE_SERVE = all(importlib.util.find_spec(m) for m in ("fastapi", "httpx", "uvicorn"))
 SKIP_REASON = "the serve extra is not installed: pip install -e '.[serve,test]' (FastAPI, uvicorn, python-multipart, httpx)"

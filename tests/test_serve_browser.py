@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO
 from PIL import Image
 
 import facezoo
 from facezoo._analyze import Analyzer
 
+REPO = Path(__file__).resolve().parents[1]
 PHOTO = "group_sts106_crew.jpg"
 TASKS = ("beauty", "age-gender", "expression")
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")

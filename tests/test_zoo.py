@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import facezoo
+from facezoo.testing import PHOTOS
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("FACEZOO_DATA", REPO.parent / "shared" / "data"))
@@ -79,6 +80,6 @@ def test_a_shipped_int8_model_matches_its_weights_and_finds_the_same_faces(model
     pytest.importorskip("onnxruntime", reason="needs onnxruntime: pip install 'facezoo[onnx]'")
     if not (Path(facezoo._plugins.registry().get("model", model_id).source) / "model.int8.onnx").exists():
         pytest.skip(f"{model_id} ships no int8 model")
-    photo = REPO / "tests" / "assets" / "group.jpg"
+    photo = PHOTOS / "group.jpg"
     int8 = facezoo.load(model_id, runtime="onnx", quantize="int8")  # its stamp names these weights
     assert len(int8.predict(photo)) == len(facezoo.load(model_id).predict(photo)) > 0

@@ -74,9 +74,14 @@ def main_face(faces: list[Face]) -> Face | None:
 
 
 def detection_key(dataset: FaceDataset, preprocess: Preprocess) -> str:
-    """What determines a dataset's detections: its images and the detector settings."""
+    """What determines a dataset's detections: its images, the detector (and its revision) and
+    the detection settings."""
+    from .._detect import get_detector
+
     listing = "\n".join(str(s.path) for s in dataset.samples)
-    payload = json.dumps([dataset.name, dataset.split, listing, preprocess.detector, preprocess.min_face_score, preprocess.detect_padding])
+    revision = getattr(get_detector(preprocess.detector), "revision", "")
+    settings = [preprocess.detector, preprocess.min_face_score, preprocess.detect_padding] + ([revision] if revision else [])
+    payload = json.dumps([dataset.name, dataset.split, listing, *settings])
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

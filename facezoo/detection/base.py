@@ -65,7 +65,8 @@ class Detection:
 class FaceDetector(abc.ABC):
     """Interface every face detector in facezoo implements.
 
-    Subclasses set :attr:`name` and implement :meth:`detect`.
+    Subclasses set :attr:`name` and implement :meth:`detect`; they change :attr:`revision` whenever
+    the same images would give other detections, so that cached dataset detections are redone.
 
     Example:
         >>> class NoFaces(FaceDetector):
@@ -77,6 +78,7 @@ class FaceDetector(abc.ABC):
     """
 
     name: str
+    revision: str = ""
 
     @abc.abstractmethod
     def detect(self, images: Sequence[Any]) -> list[list[Detection]]:

@@ -23,9 +23,7 @@ def nms(
     if len(boxes) == 0:
         return np.zeros(0, dtype=np.int64)
     boxes = boxes.astype(np.float64)
-    if (
-        groups is not None
-    ):  # shift each group far apart, as torchvision's batched_nms does
+    if groups is not None:  # shift each group far apart, as torchvision's batched_nms does
         boxes = boxes + (groups.astype(np.float64) * (boxes.max() + 1))[:, None]
     x1, y1, x2, y2 = boxes.T
     plus = 1.0 if minimum else 0.0
@@ -35,17 +33,9 @@ def nms(
     while order.size:
         i, rest = order[0], order[1:]
         keep.append(i)
-        iw = np.maximum(
-            np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + plus, 0.0
-        )
-        ih = np.maximum(
-            np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + plus, 0.0
-        )
+        iw = np.maximum(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + plus, 0.0)
+        ih = np.maximum(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + plus, 0.0)
         inter = iw * ih
-        overlap = (
-            inter / np.minimum(areas[i], areas[rest])
-            if minimum
-            else inter / (areas[i] + areas[rest] - inter)
-        )
+        overlap = inter / np.minimum(areas[i], areas[rest]) if minimum else inter / (areas[i] + areas[rest] - inter)
         order = rest[overlap <= threshold]
     return np.array(keep, dtype=np.int64)

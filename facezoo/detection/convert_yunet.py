@@ -73,9 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     shutil.copyfile(onnx, ONNX_PATH)
     shutil.copyfile(_find(args.source, "LICENSE"), LICENSE_PATH)
     for path in (WEIGHTS_PATH, ONNX_PATH):
-        logger.warning(
-            "wrote %s (sha256 %s)", path, hashlib.sha256(path.read_bytes()).hexdigest()
-        )
+        logger.warning("wrote %s (sha256 %s)", path, hashlib.sha256(path.read_bytes()).hexdigest())
 
 
 if __name__ == "__main__":

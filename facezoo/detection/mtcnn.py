@@ -252,6 +252,41 @@ class MTCNN(FaceDetector):
                     results[index] = [self._to_detection(face, sx, sy) for face in faces]
         return results
 
+    def landmarks(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """O-Net's five landmarks ``(K, 5, 2)`` and face probabilities ``(K,)`` for faces that
+        another detector found at ``boxes`` ``(K, 4)`` in an RGB uint8 image: each box is made
+        square and cut out exactly as the cascade's last stage cuts its candidates (a box wholly
+        outside the image gets probability 0 and NaN points).
+
+        Example:
+            >>> points, scores = MTCNN.from_pretrained().landmarks(np.zeros((64, 64, 3), np.uint8), np.array([[8.0, 8.0, 56.0, 56.0]]))
+            >>> points.shape, bool(scores[0] < 0.5)
+            ((1, 5, 2), True)
+        """
+        rgb = _to_rgb(image)
+        height, width = rgb.shape[:2]
+        squares = _square(np.asarray(boxes, np.float64).reshape(-1, 4))
+        points = np.full((len(squares), 5, 2), np.nan)
+        scores = np.zeros(len(squares))
+        crops, kept = [], []
+        for k, box in enumerate(squares):
+            b = np.trunc(box).astype(np.int64)
+            x0, y0 = max(int(b[0]) - 1, 0), max(int(b[1]) - 1, 0)  # the box's pixels (1-based, inclusive) and no more
+            region = rgb[y0 : max(y0, min(int(b[3]), height)), x0 : max(x0, min(int(b[2]), width))]
+            local = (region.transpose(2, 0, 1)[None].astype(np.float32) - 127.5) * 0.0078125
+            crop, valid = _crop_and_resize(local, np.zeros(1, np.int64), (box - [x0, y0, x0, y0])[None], 48)
+            if valid[0] and region.size:
+                crops.append(crop)
+                kept.append(k)
+        if kept:
+            prob, _, marks = self._run_chunked("onet", np.concatenate(crops))
+            chosen = squares[kept]
+            side = chosen[:, 2:4] - chosen[:, 0:2] + 1
+            points[kept, :, 0] = chosen[:, 0:1] - 1 + side[:, 0:1] * marks[:, 0:5]
+            points[kept, :, 1] = chosen[:, 1:2] - 1 + side[:, 1:2] * marks[:, 5:10]
+            scores[kept] = prob
+        return points, scores
+
     def _limit_size(self, image: np.ndarray) -> tuple[np.ndarray, float, float]:
         """Downscale so the longer side is at most ``max_side``; return the image and x/y scales."""
         height, width = image.shape[:2]

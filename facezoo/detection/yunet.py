@@ -41,14 +41,14 @@ ONNX_PATH = WEIGHTS_PATH.with_suffix(".onnx")
 STRIDES = (8, 16, 32)
 
 Runner = Callable[[np.ndarray], tuple]
+#: ``(image, boxes)`` → five points ``(K, 5, 2)`` and a score ``(K,)`` per box: a second opinion on the landmarks.
+LandmarkRefiner = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 def _to_rgb(image: np.ndarray) -> np.ndarray:
     """Validate an ``HxWx3`` uint8 image; grayscale ``HxW``/``HxWx1`` and RGBA are converted."""
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
-        raise TypeError(
-            f"expected a uint8 numpy array, got {type(image).__name__} {getattr(image, 'dtype', '')}"
-        )
+        raise TypeError(f"expected a uint8 numpy array, got {type(image).__name__} {getattr(image, 'dtype', '')}")
     if image.ndim == 2:
         image = image[:, :, None]
     if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
@@ -67,9 +67,7 @@ def onnx_runner(path: str | Path = ONNX_PATH, threads: int | None = None) -> Run
     return lambda x: tuple(sess.run(None, {name: x}))
 
 
-def decode(
-    outputs: Sequence[np.ndarray], index: int, width: int, threshold: float
-) -> np.ndarray:
+def decode(outputs: Sequence[np.ndarray], index: int, width: int, threshold: float) -> np.ndarray:
     """Rows ``[x1, y1, x2, y2, score, 5 x, 5 y]`` of image ``index``'s cells scoring ``threshold``
     or more, in the coordinates of the network's (padded) input of ``width`` pixels.
 
@@ -97,11 +95,7 @@ def decode(
         w, h = np.exp(bbox[:, 2]) * stride, np.exp(bbox[:, 3]) * stride
         xs = (col[:, None] + kps[:, 0::2]) * stride
         ys = (row[:, None] + kps[:, 1::2]) * stride
-        rows.append(
-            np.column_stack(
-                [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, score[keep], xs, ys]
-            )
-        )
+        rows.append(np.column_stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, score[keep], xs, ys]))
     return np.concatenate(rows) if rows else np.zeros((0, 15), np.float32)
 
 
@@ -118,6 +112,13 @@ class YuNet(FaceDetector):
         score_threshold: faces scoring less are dropped before non-maximum suppression.
         nms_threshold: boxes overlapping a better one by more than this IoU are dropped.
         image_batch_size: at most this many images of one (resized) size share a forward pass.
+        refiner: places the five landmarks of each face found, in the original image, where it
+            scores the face at least ``refine_score`` and agrees with YuNet on the face's
+            orientation (YuNet's own landmarks are kept elsewhere).
+            :meth:`from_pretrained` uses MTCNN's O-Net (:meth:`MTCNN.landmarks`): on the P1 test
+            frames its points lie 0.048 of the eye distance from the annotations, YuNet's 0.085
+            (``benchmarks/detectors.py --landmarks``), and the shipped models learnt from faces
+            aligned on O-Net's points.
 
     Example:
         >>> import numpy as np
@@ -127,6 +128,7 @@ class YuNet(FaceDetector):
     """
 
     name = "yunet"
+    revision = "yunet_n, onet landmarks"
 
     def __init__(
         self,
@@ -137,24 +139,16 @@ class YuNet(FaceDetector):
         score_threshold: float = 0.5,
         nms_threshold: float = 0.45,
         image_batch_size: int = 8,
+        refiner: LandmarkRefiner | None = None,
+        refine_score: float = 0.5,
         runtime: str = "onnx",
     ) -> None:
-        if (
-            not 32 <= min_side <= max_side
-            or image_batch_size < 1
-            or not 0 <= score_threshold <= 1
-            or not 0 < nms_threshold <= 1
-        ):
-            raise ValueError(
-                "need 32 <= min_side <= max_side, image_batch_size >= 1, 0 <= score_threshold <= 1 and 0 < nms_threshold <= 1"
-            )
+        if not 32 <= min_side <= max_side or image_batch_size < 1 or not 0 <= score_threshold <= 1 or not 0 < nms_threshold <= 1:
+            raise ValueError("need 32 <= min_side <= max_side, image_batch_size >= 1, 0 <= score_threshold <= 1 and 0 < nms_threshold <= 1")
         self.runner, self.runtime = runner, runtime
         self.max_side, self.min_side = max_side, min_side
-        self.score_threshold, self.nms_threshold, self.image_batch_size = (
-            score_threshold,
-            nms_threshold,
-            image_batch_size,
-        )
+        self.score_threshold, self.nms_threshold, self.image_batch_size = score_threshold, nms_threshold, image_batch_size
+        self.refiner, self.refine_score = refiner, refine_score
 
     @classmethod
     def from_pretrained(
@@ -164,29 +158,30 @@ class YuNet(FaceDetector):
         runtime: str = "onnx",
         device: str = "cpu",
         threads: int | None = None,
+        refine_landmarks: bool = True,
         **settings,
     ) -> YuNet:
         """The detector with the shipped weights on ``runtime`` ``"onnx"`` (the authors' export, or
-        the ONNX file ``path``) or ``"torch"`` (safetensors, on ``device``); ``settings`` are
+        the ONNX file ``path``) or ``"torch"`` (safetensors, on ``device``), its landmarks refined
+        by MTCNN's O-Net on the same runtime unless ``refine_landmarks=False``; ``settings`` are
         :class:`YuNet`'s keyword arguments.
 
         Example:
             >>> YuNet.from_pretrained(runtime="torch", score_threshold=0.8).score_threshold
             0.8
         """
+        refiner = None
+        if refine_landmarks:
+            from .mtcnn import MTCNN
+
+            refiner = MTCNN.from_pretrained(runtime=runtime, device=device, threads=threads).landmarks
         if runtime == "onnx":
-            return cls(
-                onnx_runner(path or ONNX_PATH, threads), runtime=runtime, **settings
-            )
+            return cls(onnx_runner(path or ONNX_PATH, threads), runtime=runtime, refiner=refiner, **settings)
         from .yunet_net import YuNetNet
 
-        return cls(
-            YuNetNet.from_pretrained(path, device).runner(), runtime=runtime, **settings
-        )
+        return cls(YuNetNet.from_pretrained(path, device).runner(), runtime=runtime, refiner=refiner, **settings)
 
-    def detect(
-        self, images: Sequence[np.ndarray], *, score_threshold: float | None = None
-    ) -> list[list[Detection]]:
+    def detect(self, images: Sequence[np.ndarray], *, score_threshold: float | None = None) -> list[list[Detection]]:
         """Detect faces in a list of RGB ``HxWx3`` uint8 images (sizes may differ).
 
         Args:
@@ -203,18 +198,16 @@ class YuNet(FaceDetector):
             [[]]
         """
         if isinstance(images, np.ndarray) and images.ndim != 4:
-            raise TypeError(
-                "detect() takes a list of images; wrap a single image as [image]"
-            )
+            raise TypeError("detect() takes a list of images; wrap a single image as [image]")
         threshold = self.score_threshold if score_threshold is None else score_threshold
         results: list[list[Detection]] = [[] for _ in images]
-        groups: dict[tuple[int, int], list[tuple[int, np.ndarray, float, float]]] = (
-            defaultdict(list)
-        )
+        originals: dict[int, np.ndarray] = {}
+        groups: dict[tuple[int, int], list[tuple[int, np.ndarray, float, float]]] = defaultdict(list)
         for index, image in enumerate(images):
             rgb = _to_rgb(image)
             if min(rgb.shape[:2]) < 8:
                 continue
+            originals[index] = rgb
             resized, sx, sy = self._resize(rgb)
             groups[resized.shape[:2]].append((index, resized, sx, sy))
 
@@ -228,11 +221,10 @@ class YuNet(FaceDetector):
                 outputs = self.runner(batch)
                 for slot, (index, _, sx, sy) in enumerate(chunk):
                     faces = decode(outputs, slot, padded_w, threshold)
-                    faces = faces[nms(faces[:, :4], faces[:, 4], self.nms_threshold)]
-                    results[index] = [
-                        self._to_detection(face, sx, sy, height, width)
-                        for face in faces
-                    ]
+                    faces = self._to_original(faces[nms(faces[:, :4], faces[:, 4], self.nms_threshold)], sx, sy, height, width)
+                    if self.refiner is not None and len(faces):
+                        self._refine(originals[index], faces)
+                    results[index] = [Detection(box=tuple(f[:4]), score=f[4], landmarks=tuple(zip(f[5:10], f[10:15], strict=True))) for f in faces.tolist()]
         return results
 
     def _resize(self, image: np.ndarray) -> tuple[np.ndarray, float, float]:
@@ -244,22 +236,30 @@ class YuNet(FaceDetector):
             return image, 1.0, 1.0
         ratio = target / longer
         new_w, new_h = max(1, round(width * ratio)), max(1, round(height * ratio))
-        resized = Image.fromarray(image).resize(
-            (new_w, new_h), Image.Resampling.BILINEAR
-        )  # antialiased when shrinking
+        resized = Image.fromarray(image).resize((new_w, new_h), Image.Resampling.BILINEAR)  # antialiased when shrinking
         return np.asarray(resized), new_w / width, new_h / height
 
+    def _refine(self, image: np.ndarray, faces: np.ndarray) -> None:
+        """Move each face's landmarks (in place) to the refiner's where it scores the face at least
+        ``refine_score`` and agrees on the face's orientation and size: its eye line within 15° of
+        YuNet's and its eye distance within 0.8–1.25× (on P1's training frames 99 % of faces
+        agree so; faces turned sideways or upside down, which O-Net was not trained on, do not)."""
+        points, scores = self.refiner(image, faces[:, :4])
+        own = np.stack([faces[:, 5:10], faces[:, 10:15]], axis=2)
+        mine, theirs = own[:, 1] - own[:, 0], points[:, 1] - points[:, 0]
+        turn = np.degrees(np.arctan2(theirs[:, 1], theirs[:, 0]) - np.arctan2(mine[:, 1], mine[:, 0]))
+        turn = np.abs((turn + 180) % 360 - 180)
+        ratio = np.linalg.norm(theirs, axis=1) / np.maximum(np.linalg.norm(mine, axis=1), 1e-6)
+        with np.errstate(invalid="ignore"):  # NaN points of boxes outside the image never agree
+            agree = (scores >= self.refine_score) & (turn <= 15) & (ratio >= 0.8) & (ratio <= 1.25)
+        faces[agree, 5:10], faces[agree, 10:15] = points[agree, :, 0], points[agree, :, 1]
+
     @staticmethod
-    def _to_detection(
-        face: np.ndarray, sx: float, sy: float, height: int, width: int
-    ) -> Detection:
-        """Turn a decoded row into a Detection in original pixels, its box clipped to the image."""
-        v = face.tolist()
-        box = (
-            max(v[0], 0.0) / sx,
-            max(v[1], 0.0) / sy,
-            min(v[2], width) / sx,
-            min(v[3], height) / sy,
-        )
-        landmarks = tuple((v[5 + k] / sx, v[10 + k] / sy) for k in range(5))
-        return Detection(box=box, score=v[4], landmarks=landmarks)
+    def _to_original(faces: np.ndarray, sx: float, sy: float, height: int, width: int) -> np.ndarray:
+        """Decoded rows in original-image pixels (float64), boxes clipped to the image."""
+        faces = faces.astype(np.float64)
+        faces[:, [0, 2]] = np.clip(faces[:, [0, 2]], 0, width)
+        faces[:, [1, 3]] = np.clip(faces[:, [1, 3]], 0, height)
+        faces[:, [0, 2, *range(5, 10)]] /= sx
+        faces[:, [1, 3, *range(10, 15)]] /= sy
+        return faces

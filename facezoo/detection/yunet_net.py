@@ -98,9 +98,7 @@ class _Neck(nn.Module):
         features = list(features)
         for i in range(len(features) - 1, 0, -1):
             features[i] = self.lateral_convs[i](features[i])
-            features[i - 1] = features[i - 1] + F.interpolate(
-                features[i], scale_factor=2.0, mode="nearest"
-            )
+            features[i - 1] = features[i - 1] + F.interpolate(features[i], scale_factor=2.0, mode="nearest")
         features[0] = self.lateral_convs[0](features[0])
         return features
 
@@ -111,21 +109,11 @@ class _Head(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         levels = range(len(STRIDES))
-        self.multi_level_share_convs = nn.ModuleList(
-            nn.Sequential(_PointwiseDepthwise(64, 64)) for _ in levels
-        )
-        self.multi_level_cls = nn.ModuleList(
-            _PointwiseDepthwise(64, 1, activate=False) for _ in levels
-        )
-        self.multi_level_obj = nn.ModuleList(
-            _PointwiseDepthwise(64, 1, activate=False) for _ in levels
-        )
-        self.multi_level_bbox = nn.ModuleList(
-            _PointwiseDepthwise(64, 4, activate=False) for _ in levels
-        )
-        self.multi_level_kps = nn.ModuleList(
-            _PointwiseDepthwise(64, 10, activate=False) for _ in levels
-        )
+        self.multi_level_share_convs = nn.ModuleList(nn.Sequential(_PointwiseDepthwise(64, 64)) for _ in levels)
+        self.multi_level_cls = nn.ModuleList(_PointwiseDepthwise(64, 1, activate=False) for _ in levels)
+        self.multi_level_obj = nn.ModuleList(_PointwiseDepthwise(64, 1, activate=False) for _ in levels)
+        self.multi_level_bbox = nn.ModuleList(_PointwiseDepthwise(64, 4, activate=False) for _ in levels)
+        self.multi_level_kps = nn.ModuleList(_PointwiseDepthwise(64, 10, activate=False) for _ in levels)
 
     def forward(self, features: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
         def cells(
@@ -134,25 +122,11 @@ class _Head(nn.Module):
             return x.permute(0, 2, 3, 1).flatten(1, 2)
 
         outputs: list[torch.Tensor] = []
-        shared = [
-            convs(f)
-            for convs, f in zip(self.multi_level_share_convs, features, strict=True)
-        ]
-        outputs += [
-            cells(conv(f)).sigmoid()
-            for conv, f in zip(self.multi_level_cls, shared, strict=True)
-        ]
-        outputs += [
-            cells(conv(f)).sigmoid()
-            for conv, f in zip(self.multi_level_obj, shared, strict=True)
-        ]
-        outputs += [
-            cells(conv(f))
-            for conv, f in zip(self.multi_level_bbox, shared, strict=True)
-        ]
-        outputs += [
-            cells(conv(f)) for conv, f in zip(self.multi_level_kps, shared, strict=True)
-        ]
+        shared = [convs(f) for convs, f in zip(self.multi_level_share_convs, features, strict=True)]
+        outputs += [cells(conv(f)).sigmoid() for conv, f in zip(self.multi_level_cls, shared, strict=True)]
+        outputs += [cells(conv(f)).sigmoid() for conv, f in zip(self.multi_level_obj, shared, strict=True)]
+        outputs += [cells(conv(f)) for conv, f in zip(self.multi_level_bbox, shared, strict=True)]
+        outputs += [cells(conv(f)) for conv, f in zip(self.multi_level_kps, shared, strict=True)]
         return tuple(outputs)
 
 
@@ -176,9 +150,7 @@ class YuNetNet(nn.Module):
         return self.bbox_head(self.neck(self.backbone(x)))
 
     @classmethod
-    def from_pretrained(
-        cls, path: str | Path | None = None, device: str = "cpu"
-    ) -> YuNetNet:
+    def from_pretrained(cls, path: str | Path | None = None, device: str = "cpu") -> YuNetNet:
         """The network with the shipped (or the given safetensors) weights, in eval mode."""
         net = cls()
         net.load_state_dict(load_file(str(path or WEIGHTS_PATH)), strict=True)
@@ -190,8 +162,6 @@ class YuNetNet(nn.Module):
 
         def run(x: np.ndarray) -> tuple[np.ndarray, ...]:
             with torch.inference_mode():
-                return tuple(
-                    o.cpu().numpy() for o in self(torch.from_numpy(x).to(device))
-                )
+                return tuple(o.cpu().numpy() for o in self(torch.from_numpy(x).to(device)))
 
         return run

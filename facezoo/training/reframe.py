@@ -15,13 +15,12 @@ Example:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import re
 import shlex
 from pathlib import Path
 
 from .. import _plugins
-from .._factory import build_model, load_directory
+from .._factory import load_directory
 from .._model_dir import CARD_NAME, write_model_dir
 from ..errors import WeightsError
 from .card import measured_card
@@ -37,9 +36,7 @@ def _section(card: str, title: str) -> str:
         flags=re.DOTALL | re.MULTILINE,
     )
     if match is None:
-        raise WeightsError(
-            f"the card has no '## {title}' section: re-measure it with facezoo export from its run instead"
-        )
+        raise WeightsError(f"the card has no '## {title}' section: re-measure it with facezoo export from its run instead")
     return match.group(1).strip()
 
 
@@ -77,18 +74,12 @@ def reframe(
     )
     model = load_directory(directory)
     before = model.config
-    old, new = before.preprocess, dataclasses.replace(before.preprocess, **framing)
-    model = build_model(before.replace(preprocess=new), model.network)  # the transform frames with the new settings
+    model = model.with_preprocess(**framing)
     training = re.sub(r"\n\nFitted after training on .*", "", training)
-    training = re.sub(
-        r"\n\nRe-measured on a new framing.*", "", training, flags=re.DOTALL
-    )
+    training = re.sub(r"\n\nRe-measured on a new framing.*", "", training, flags=re.DOTALL)
     if _plugins.registry().get("task", settings.task).calibrate is not None:
         fitted = calibrate(model, settings, data_root)
-        training += (
-            f"\n\nFitted after training on `{fitted['on']}`, framed as below: "
-            + ", ".join(f"{k} = {v:.4g}" for k, v in fitted.items() if k != "on")
-        )
+        training += f"\n\nFitted after training on `{fitted['on']}`, framed as below: " + ", ".join(f"{k} = {v:.4g}" for k, v in fitted.items() if k != "on")
     reports = measure(
         model,
         settings,
@@ -98,11 +89,8 @@ def reframe(
         onnx=True,
         quantize="int8",
     )
-    was = ", ".join(
-        f"{k} {v:.4g}"
-        for k, v in before.metrics.items()
-        if not re.search(r"_\d|recall_|nme_|std|fitted", k)
-    )
+    was = ", ".join(f"{k} {v:.4g}" for k, v in before.metrics.items() if not re.search(r"_\d|recall_|nme_|std|fitted", k))
+    old, new = before.preprocess, model.config.preprocess
     training += (
         f"\n\nRe-measured on a new framing after training, weights unchanged: the faces it learnt from were found by "
         f"`{old.detector}` (score ≥ {old.min_face_score:g}); `predict`, and every number in this card, now use `{new.detector}` "
@@ -116,11 +104,7 @@ def reframe(
         measured_card(model.config, settings, reports, data=data, training=training),
         half=True,
     )
-    return {
-        k: (before.metrics[k], model.config.metrics[k])
-        for k in model.config.metrics
-        if k in before.metrics
-    }
+    return {k: (before.metrics[k], model.config.metrics[k]) for k in model.config.metrics if k in before.metrics}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -128,9 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("model_dir", type=Path)
     parser.add_argument("--detector", required=True)
     parser.add_argument("--min-face-score", type=float, required=True)
-    parser.add_argument(
-        "--check", nargs="+", default=(), metavar="DATASET:SPLIT[@TEACHER]"
-    )
+    parser.add_argument("--check", nargs="+", default=(), metavar="DATASET:SPLIT[@TEACHER]")
     parser.add_argument("--data")
     args = parser.parse_args(argv)
     changes = reframe(

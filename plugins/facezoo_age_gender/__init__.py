@@ -89,6 +89,14 @@ def metrics(predictions, targets, config) -> dict[str, float]:
     return out
 
 
+def synthetic_targets(n: int):
+    """``n`` seeded random ``(age in years, gender 0/1)`` rows (for facezoo.testing)."""
+    import numpy as np
+
+    age = np.random.default_rng(0).integers(1, 80, n)
+    return np.stack([age, np.arange(n) % 2], axis=1).astype(np.float32)
+
+
 @hookimpl
 def facezoo_register_datasets(register):
     from facezoo.cards import Baseline
@@ -152,6 +160,7 @@ def facezoo_register_tasks(register):
             monitor=("age_mae", "min"),
             tolerances=(("age_mae", "min", 0.2), ("gender_accuracy", "max", 0.01)),
             output_width=lambda **_: MAX_AGE + 2,
+            synthetic_targets=synthetic_targets,
         )
     )
 

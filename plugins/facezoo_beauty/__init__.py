@@ -71,6 +71,13 @@ def metrics(predictions, targets, config) -> dict[str, float]:
     return {"pc": pc, "mae": float(np.abs(err).mean()), "rmse": float(np.sqrt((err**2).mean()))}
 
 
+def synthetic_targets(n: int):
+    """``n`` seeded random scores on the 1–5 scale (for facezoo.testing)."""
+    import numpy as np
+
+    return (LOW + (HIGH - LOW) * np.random.default_rng(0).random(n)).astype(np.float32)
+
+
 @hookimpl
 def facezoo_register_datasets(register):
     from facezoo.cards import Baseline
@@ -124,5 +131,6 @@ def facezoo_register_tasks(register):
             monitor=("pc", "max"),
             tolerances=(("pc", "max", 0.01),),
             output_width=output_width,
+            synthetic_targets=synthetic_targets,
         )
     )

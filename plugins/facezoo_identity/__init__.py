@@ -167,6 +167,13 @@ def evaluate_pairs(model, dataset, batch_size: int = 128, limit: int | None = No
     return {"metrics": report, "protocol": protocol, "count": len(pairs), "extra": {"detected": float(faces.found.mean()), "images": len(subset)}}
 
 
+def synthetic_targets(n: int):
+    """Identity labels of ``n`` faces, three people in turn (for facezoo.testing)."""
+    import numpy as np
+
+    return np.arange(n, dtype=np.int64) % 3
+
+
 @hookimpl
 def facezoo_register_datasets(register):
     from facezoo.cards import Baseline
@@ -253,6 +260,7 @@ def facezoo_register_tasks(register):
             output_width=lambda **head: head.get("embedding_dim", 128),
             model_class="facezoo_identity.model:IdentityModel",
             default_backbone="efficientnet_lite0",
+            synthetic_targets=synthetic_targets,
         )
     )
 

@@ -129,6 +129,13 @@ def augment_targets(targets, flip, theta):
     return points.reshape(targets.shape)
 
 
+def synthetic_targets(n: int):
+    """``n`` seeded random point sets, normalised to [-1, 1] over the crop (``N×136``; for facezoo.testing)."""
+    import numpy as np
+
+    return np.random.default_rng(0).uniform(-1.0, 1.0, (n, 2 * NUM_POINTS)).astype(np.float32)
+
+
 @hookimpl
 def facezoo_register_datasets(register):
     from . import data
@@ -174,6 +181,7 @@ def facezoo_register_tasks(register):
             tolerances=(("nme", "min", 0.003),),
             pooled=False,
             output_width=lambda **_: 2 * NUM_POINTS,
+            synthetic_targets=synthetic_targets,
         )
     )
 

@@ -7,7 +7,7 @@ head, the dataset, the detector and the teacher live in submodules imported only
 Example:
     >>> import facezoo
     >>> model = facezoo.load("glasses", "test_resnet", pretrained=False)
-    >>> [result] = model.predict("tests/assets/portrait.jpg", detect=False)
+    >>> [result] = model.predict("facezoo/testing/photos/portrait.jpg", detect=False)
     >>> sorted(result.to_dict())
     ['face', 'glasses', 'model', 'probability', 'trained']
 """
