@@ -9,8 +9,8 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import threading
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +21,7 @@ from ._images import as_batch, load_image, load_images
 from .errors import FacezooError, InputError
 from .results import Face, FaceResult
 
+logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class FaceAnalysis:
@@ -28,6 +29,12 @@ class FaceAnalysis:
 
     face: Face
     results: dict[str, FaceResult] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        """Short: the box and score, then each task's result fields (see ``FaceResult.__repr__``)."""
+        box = ", ".join(f"{v:.0f}" for v in self.face.box)
+        results = ", ".join(f"{task!r}: {type(r).__name__}({r._fields_text(box=False)})" for task, r in self.results.items())
+        return f"FaceAnalysis(box=({box}), score={self.face.score:.3g}, results={{{results}}})"
 
     def to_dict(self) -> dict[str, Any]:
         out = {"face": self.face.to_dict()}
@@ -84,29 +91,36 @@ def _sharing_one_detector(models: list, skipped: dict[str, str]) -> list:
 class Analyzer:
     """Holds one model per task and analyses photos: detect once, every model fills each face.
 
+    Without ``tasks`` it takes every task that can join in (see :func:`analyze`); ``skipped``
+    names the others with the reason (also logged at INFO: ``facezoo -v``). A task named in
+    ``tasks`` that cannot load is an error.
+
     Example:
         >>> analyzer = Analyzer(["age-gender", "expression"])        # doctest: +SKIP
         >>> analyzer(["a.jpg", "b.jpg"])                              # doctest: +SKIP
         [[FaceAnalysis(...)], [FaceAnalysis(...), FaceAnalysis(...)]]
+        >>> Analyzer().skipped                                        # doctest: +SKIP
+        {'glasses': 'its weights (hf-hub:facezoo-examples/glasses-mobilenetv3@v1) are not downloaded'}
     """
 
     def __init__(self, tasks: Sequence[str] | None = None, *, models: list | None = None, **load_options: Any):
         from ._factory import load
 
+        self.skipped: dict[str, str] = {}
         if models is None:
             every_task = tasks is None
             if every_task:
-                tasks, skipped = runnable_tasks()
+                tasks, self.skipped = runnable_tasks()
             if isinstance(tasks, str):
                 tasks = [tasks]
             models = [load(task, **load_options) for task in tasks]
             if every_task:
-                models = _sharing_one_detector(models, skipped)
-                if skipped:
-                    warnings.warn(
-                        "analyze() skips " + "; ".join(f"{t} ({why})" for t, why in sorted(skipped.items())) + ". Name tasks=[...] to choose.",
-                        stacklevel=3,
-                    )
+                # Tasks the caller did not name: a plugin's model not downloaded, or one detecting
+                # faces its own way, is no fault of this call (an installed example plugin must not
+                # make every analyze() warn), so it is logged, not warned about.
+                models = _sharing_one_detector(models, self.skipped)
+                if self.skipped:
+                    logger.info("analyze() skips %s; name tasks=[...] to choose", "; ".join(f"{t} ({why})" for t, why in sorted(self.skipped.items())))
         if not models:
             raise FacezooError("analyze() needs at least one task or model")
         detectors = {_detection(m) for m in models}
@@ -141,8 +155,14 @@ def analyze(images: Any, tasks: Sequence[str] | None = None, *, models: list | N
     """Detect the faces of an image (or a list of images) once and run each task's model on them.
 
     ``tasks`` default to every task whose pretrained model loads offline and detects faces as most
-    of them do (the others are named in a warning). Models load once per process and are reused by
+    of them do (the others are logged at INFO and listed in ``Analyzer().skipped``; a task named
+    in ``tasks`` that cannot run is an error). Models load once per process and are reused by
     later calls; pass ``models`` to use models you hold. Faces are in the detector's order (best first).
+
+    Example:
+        >>> faces = facezoo.analyze("group.jpg", tasks=["age-gender", "expression"])   # doctest: +SKIP
+        >>> faces[0].caption()                                                         # doctest: +SKIP
+        '34y female, happy'
     """
     if models is not None:
         return Analyzer(models=models)(images)

@@ -16,7 +16,7 @@ from typing import Any
 from . import _plugins
 from ._backbone import check_backbone
 from ._hub import HF_PREFIX, download, parse_hub_id
-from ._model_dir import WEIGHTS_NAME, read_config, read_weights
+from ._model_dir import CONFIG_NAME, WEIGHTS_NAME, read_config, read_weights
 from .config import ModelConfig
 from .errors import FacezooError, WeightsError, unknown_name
 from .registry import MODEL_ID, PretrainedSpec, TaskSpec, parse_model_id
@@ -61,7 +61,10 @@ def load_directory(directory: str | os.PathLike, runtime: str = "torch", quantiz
     if runtime == "onnx":
         from ._onnx import OnnxNetwork, onnx_file
 
-        return build_model(config, OnnxNetwork(onnx_file(directory, quantize)))
+        model = build_model(config, OnnxNetwork(onnx_file(directory, quantize, config)))  # checks the head arguments
+        if model.task.output_width is not None:
+            model.network.expect_output_width(model.task.output_width(**config.head), f"the {config.task} head of {Path(directory) / CONFIG_NAME}")
+        return model
     if quantize is not None:
         raise FacezooError(f"quantize={quantize!r} needs runtime='onnx' (int8 models run on ONNX Runtime)")
     return load_state(build_model(config), read_weights(directory), str(Path(directory) / WEIGHTS_NAME))

@@ -6,6 +6,7 @@ only when a model or detector runs on it.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -64,6 +65,24 @@ def weights_digest(directory: str | Path) -> str:
     return hashlib.sha256(weights_path(directory).read_bytes()).hexdigest()
 
 
+def graph_key(weights_sha256: str, config) -> str:
+    """What a cached float32 ONNX file is named by: the weights' hash and the parts of the config
+    that shape the graph (task, backbone, head arguments, input size), hashed together.
+
+    Example:
+        >>> from facezoo.config import ModelConfig
+        >>> a = ModelConfig(task="beauty", backbone="resnet18", head={"bins": 101})
+        >>> graph_key("00", a) == graph_key("00", a.replace(head={"bins": 11}))
+        False
+    """
+    import hashlib
+    import json
+
+    graph = {"task": config.task, "backbone": config.backbone, "head": config.head, "input_size": list(config.preprocess.input_size)}
+    text = json.dumps({"weights_sha256": weights_sha256, "graph": graph}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def _stamp(path: Path) -> Path:
     return path.with_name(path.name + ".json")
 
@@ -109,9 +128,32 @@ class OnnxNetwork:
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
             raise WeightsError(f"{self.path} is not a readable ONNX model ({str(exc).strip().splitlines()[0][:200]}); delete it or rebuild it") from None
         self.input = self.session.get_inputs()[0].name
+        self.output_width: int | None = None
+        self.expected_by = ""
+
+    def expect_output_width(self, width: int, expected_by: str) -> None:
+        """Refuse a graph whose outputs per face are not ``width`` wide (what ``expected_by``, e.g.
+        a config.json's head, gives): a :class:`~facezoo.WeightsError` naming the file and both
+        widths, now where the graph states its width, else on the first batch."""
+        self.output_width, self.expected_by = width, expected_by
+        dims = self.session.get_outputs()[0].shape[1:]
+        if all(isinstance(d, int) for d in dims):
+            self._check_width(math.prod(dims))
+
+    def _check_width(self, width: int) -> None:
+        from .errors import WeightsError
+
+        if width != self.output_width:
+            raise WeightsError(
+                f"{self.path} gives {width} outputs per face, but {self.expected_by} expects {self.output_width}: "
+                "the ONNX graph was built for another network. Delete it, or rebuild it with facezoo export MODEL DIR --format onnx"
+            )
 
     def run(self, batch):
-        return self.session.run(None, {self.input: batch})[0]
+        outputs = self.session.run(None, {self.input: batch})[0]
+        if self.output_width is not None:
+            self._check_width(math.prod(outputs.shape[1:]))
+        return outputs
 
 
 def export_network(model, path: str | Path, check_faces=None, tolerance: float = 1e-3) -> Path:
@@ -149,13 +191,15 @@ def export_network(model, path: str | Path, check_faces=None, tolerance: float =
     return path
 
 
-def onnx_file(directory: str | Path, quantize: str | None = None) -> Path:
+def onnx_file(directory: str | Path, quantize: str | None = None, config=None) -> Path:
     """The ONNX file of a model directory, checked against its weights.
 
     float32: the directory's ``model.onnx`` if it has one, else one built once into
-    ``$FACEZOO_CACHE/onnx`` keyed by the weights' hash (needs torch that one time). int8: the
-    directory's ``model.int8.onnx`` (built with calibration faces by ``facezoo export --quantize
-    int8``; it is never built on the fly).
+    ``$FACEZOO_CACHE/onnx`` keyed by the weights and the graph's part of the config
+    (:func:`graph_key`, so an edited config.json never reuses a stale graph; needs torch that one
+    time). int8: the directory's ``model.int8.onnx`` (built with calibration faces by ``facezoo
+    export --quantize int8``; it is never built on the fly). ``config`` is the directory's
+    (read from it when not given).
     """
     from .data import cache_dir
     from .errors import WeightsError
@@ -175,12 +219,16 @@ def onnx_file(directory: str | Path, quantize: str | None = None) -> Path:
     if shipped.exists():
         check_stamp(shipped, digest)
         return shipped
-    cached = cache_dir("onnx") / f"{digest}.onnx"
+    if config is None:
+        from ._model_dir import read_config
+
+        config = read_config(directory)
+    cached = cache_dir("onnx") / f"{graph_key(digest, config)}.onnx"
     if not cached.exists():
         from ._factory import load_directory
 
         export_network(load_directory(directory), cached)
-        write_stamp(cached, digest, source=str(directory))
+        write_stamp(cached, digest, source=str(directory), model_id=config.model_id)
     check_stamp(cached, digest)
     return cached
 

@@ -77,12 +77,32 @@ def _describe(result: Any) -> str:
     return text
 
 
+def _how_to_train(task: str) -> str:
+    """The command that trains ``task``, and the datasets registered for it."""
+    from . import _plugins
+
+    datasets = [d.name for d in _plugins.registry().items("dataset") if d.task == task]
+    known = f"{task}'s datasets: {', '.join(datasets)}" if datasets else f"no dataset is registered for {task}: see facezoo list datasets"
+    return f"facezoo train {task} --dataset D --output runs/{task} ({known})"
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     import facezoo
+
+    from .registry import parse_model_id
 
     if args.annotate and len(args.images) != 1:
         raise FacezooError(f"--annotate writes one picture: pass one image, not {len(args.images)}")
     options = {"runtime": args.runtime, "quantize": args.quantize}
+    is_task = args.task in facezoo.list_tasks()
+    if is_task and not args.untrained:
+        weights = [m for m in facezoo.list_models(task=args.task) if args.backbone in (None, parse_model_id(m)[1])]
+        if not weights:
+            what = f"task {args.task!r}" + (f" with backbone {args.backbone!r}" if args.backbone else "")
+            raise FacezooError(
+                f"no pretrained weights are registered for {what}. Try the task with random weights: facezoo predict {args.task} "
+                f"IMAGE --untrained{f' --backbone {args.backbone}' if args.backbone else ''}; or train it: {_how_to_train(args.task)}"
+            )
     if args.backbone or args.untrained:
         model = facezoo.load(args.task, args.backbone, pretrained=not args.untrained, **options)
     else:
@@ -90,7 +110,14 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.detector:
         model = model.with_preprocess(detector=args.detector)
     if not model.config.trained:
-        print(f"WARNING: {model.config.model_id} is UNTRAINED (random weights): these numbers are meaningless.", file=sys.stderr)
+        task = model.config.task
+        pretrained = facezoo.list_models(task=task, pretrained=True)
+        print(
+            f"WARNING: {model.config.model_id} is UNTRAINED (random weights): these numbers are meaningless. For real answers "
+            + (f"use the pretrained model (facezoo predict {task} IMAGE, without --untrained; {pretrained[0]}) or " if pretrained else "")
+            + f"train one: {_how_to_train(task)}",
+            file=sys.stderr,
+        )
     results = model.predict(list(args.images), detect=False if args.no_detect else None)
     if args.json:
         _print_json([{"image": _name(img), "faces": [r.to_dict() for r in faces]} for img, faces in zip(args.images, results)])
@@ -339,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model on registered data (resumable: run the same command again)")
     add_train_arguments(p)
     p.add_argument("--output", required=True, help="model directory to write (re-run to resume)")
-    p.add_argument("--data", help="data root (default: $FACEZOO_DATA)")
+    p.add_argument("--data", help="data root (default: $FACEZOO_DATA, else ../shared/data when it exists)")
     p.add_argument("--stop-after", type=_positive, help="stop after this many fine-tuning epochs (resume later)")
     p.add_argument("--nproc", type=_positive, default=1, help="train with this many processes on this machine (like torchrun --nproc-per-node)")
     p.set_defaults(func=_cmd_train)
@@ -347,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="write a trained run as it ships (float16), measured for its card")
     p.add_argument("run", help="output directory of facezoo train, or (with --format onnx) any model")
     p.add_argument("target", help="model directory to write")
-    p.add_argument("--data", help="data root (default: $FACEZOO_DATA)")
+    p.add_argument("--data", help="data root (default: $FACEZOO_DATA, else ../shared/data when it exists)")
     p.add_argument("--no-half", dest="half", action="store_false", help="keep float32 weights")
     p.add_argument("--check", nargs="+", metavar="DATASET:SPLIT[@TEACHER]", help="more evaluations for the card")
     p.add_argument("--format", choices=("safetensors", "onnx"), default="safetensors", help="onnx: also model.onnx, checked and measured")
@@ -360,7 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="task, model id, hf-hub:org/name[@rev] or a model directory")
     p.add_argument("--dataset", required=True)
     p.add_argument("--split", default="test")
-    p.add_argument("--data", help="data root (default: $FACEZOO_DATA)")
+    p.add_argument("--data", help="data root (default: $FACEZOO_DATA, else ../shared/data when it exists)")
     p.add_argument("--limit", type=_positive, help="evaluate a fixed random subset of this many samples")
     p.add_argument("--no-detect", dest="detect", action="store_false", help="feed each whole image as the face")
     p.add_argument("--detector", help="find faces with this registered detector instead of the model's (facezoo list detectors)")

@@ -64,7 +64,7 @@ def facezoo_register_datasets(register: Callable[[DatasetSpec], None]) -> None:
     """Add dataset adapters used by ``facezoo.train`` and ``facezoo.evaluate``.
 
     ``DatasetSpec.build(data_root, split, **options)`` returns a ``facezoo.data.FaceDataset``;
-    ``data_root`` is the folder holding all datasets (``FACEZOO_DATA`` by default).
+    ``data_root`` is the folder holding all datasets (``FACEZOO_DATA``, else ``../shared/data``, by default).
 
     Example:
         >>> @hookimpl

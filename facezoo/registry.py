@@ -85,6 +85,9 @@ class TaskSpec:
         pooled: ``False`` hands the head the backbone's unpooled feature map (spatial heads).
         tolerances: ``((metric, "max" | "min", amount), ...)``: how much a compressed (int8) model
             may lose on the test split and still ship (e.g. ``(("accuracy", "max", 0.01),)``).
+        output_width: ``output_width(**head) -> int``: how many raw outputs per face the head gives
+            for these head arguments, computed without torch. Where set, an ONNX graph whose
+            outputs have another width is refused when it loads; ``None`` leaves it unchecked.
         synthetic_targets: ``synthetic_targets(n) -> array``: ``n`` seeded random training targets
             of the right shape, dtype and range, what :mod:`facezoo.testing` checks ``decode``,
             ``metrics`` and the loss with. ``None``: the task's ``labels`` in turn, through
@@ -116,6 +119,7 @@ class TaskSpec:
     monitor: tuple[str, str] = ("loss", "min")
     pooled: bool = True
     tolerances: tuple[tuple[str, str, float], ...] = ()
+    output_width: Callable[..., int] | None = None
     synthetic_targets: Callable[[int], Any] | None = None
 
     def predictions(self, outputs: Any, config: Any) -> Any:

@@ -28,6 +28,18 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _short(value: Any) -> str:
+    """``value`` as a result's repr shows it: floats to 3 significant digits, lists and dicts of
+    more than 4 items as their length (an embedding, 68 points, a 101-bin distribution)."""
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.3g}" if abs(value) < 100 else f"{float(value):.0f}"
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return "[" + ", ".join(_short(v) for v in value) + "]" if len(value) <= 4 else f"[{len(value)} items]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {_short(v)}" for k, v in value.items()) + "}" if len(value) <= 4 else f"{{{len(value)} items}}"
+    return repr(value)
+
+
 # A face as the detector found it: box (x1, y1, x2, y2), score and five landmarks (image-left eye,
 # image-right eye, nose tip, image-left and image-right mouth corner), in input-image pixels.
 Face = Detection
@@ -44,6 +56,31 @@ class FaceResult:
     model: str = ""
     trained: bool = True
     face: Face | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__repr__" not in cls.__dict__:
+            cls.__repr__ = FaceResult.__repr__  # set before @dataclass runs, so it keeps this short one
+
+    def __repr__(self) -> str:
+        """Short: the task's fields that are set (long lists as their length), the box, and whether
+        untrained; :meth:`to_dict` has everything.
+
+        Example:
+            >>> from facezoo_age_gender import AgeGenderResult
+            >>> AgeGenderResult(age=34.21, gender="female", gender_probability=0.9312)
+            AgeGenderResult(age=34.2, gender='female', gender_probability=0.931)
+        """
+        return f"{type(self).__name__}({self._fields_text(box=True)})"
+
+    def _fields_text(self, box: bool) -> str:
+        shown = [f for f in dataclasses.fields(self) if f.repr and f.name not in ("model", "trained", "face") and getattr(self, f.name) is not None]
+        fields = [f"{f.name}={_short(getattr(self, f.name))}" for f in shown]
+        if box and self.face is not None:
+            fields.append("box=(" + ", ".join(f"{v:.0f}" for v in self.face.box) + ")")
+        if not self.trained:
+            fields.append("untrained")
+        return ", ".join(fields)
 
     def caption(self) -> str:
         """A short human-readable summary (CLI output, ``annotate`` labels); tasks override it.

@@ -1,5 +1,8 @@
 """Shared fixtures: an isolated cache and a loopback Hub server.
 
+The shared data bundle is ``$FACEZOO_DATA``, by default ``../shared/data`` beside the repository
+(``pytest_configure`` sets the variable to it when unset, so every test and subprocess sees it).
+
 huggingface_hub reads HF_ENDPOINT, HF_HUB_CACHE and HF_HUB_OFFLINE once, when it is first
 imported, so ``pytest_configure`` sets them before any test module imports facezoo or timm.
 The Hub tests talk to ``../shared/tools/minihub/minihub.py`` with the real client; without that
@@ -31,6 +34,10 @@ def _minihub_script() -> Path | None:
 def pytest_configure(config: pytest.Config) -> None:
     if "huggingface_hub" in sys.modules:
         raise pytest.UsageError("huggingface_hub was imported before tests/conftest.py could point it at a test Hub")
+    beside = Path(__file__).resolve().parents[2] / "shared" / "data"
+    if not os.environ.get("FACEZOO_DATA") and beside.is_dir():
+        # The README's layout: the shared data bundle beside the repository, wherever pytest runs from.
+        os.environ["FACEZOO_DATA"] = str(beside)
     root = Path(tempfile.mkdtemp(prefix="facezoo-tests-"))
     # Detections, framed faces, ONNX exports: never the user's cache, and CI starts from nothing.
     os.environ.update(HF_HUB_CACHE=str(root / "hf-cache"), HF_HUB_DISABLE_TELEMETRY="1", FACEZOO_CACHE=str(root / "facezoo-cache"))

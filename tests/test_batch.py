@@ -11,11 +11,13 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -186,6 +188,44 @@ def test_local_ray_listens_on_loopback_only(folder, ray_session):
     assert set(addresses) == {"127.0.0.1"}, f"Ray listens on {sorted(set(addresses))}"
 
 
+def _processes_with(marker: str) -> list[int]:
+    """The live processes whose environment holds ``marker`` (a run's and all it started)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and marker.encode() in (entry / "environ").read_bytes() and _alive(int(entry.name)):
+                found.append(int(entry.name))
+        except OSError:  # not ours to read, or it ended meanwhile
+            continue
+    return found
+
+
+@pytest.mark.skipif(not HAS_RAY, reason="Ray is not installed (pip install 'facezoo[ray]')")
+def test_a_ray_run_is_quiet_and_leaves_no_ray_process_behind(folder, tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "one.jpg").write_bytes((PHOTOS / "obama_official_portrait_2012.jpg").read_bytes())
+    marker = f"ray-{os.getpid()}-{time.time_ns()}"  # in the environment of the run and of every process it starts
+    command = [sys.executable, "-m", "facezoo", "batch", models(folder), "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out.jsonl")]
+    env = {**os.environ, "FACEZOO_TEST_RUN": marker}
+    proc = subprocess.Popen([*command, "--engine", "ray", "--workers", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    seen: set[int] = set()
+    deadline = time.time() + 300
+    while proc.poll() is None and time.time() < deadline:
+        seen |= set(_processes_with(marker))
+        time.sleep(0.5)
+    stdout, stderr = proc.communicate(timeout=max(1, deadline - time.time()))
+    assert proc.returncode == 0, stderr
+    assert "1 rows for 1 images" in stdout
+    assert len(seen - {proc.pid}) >= 2, "found none of Ray's processes while it ran: the check below would prove nothing"
+    # Ray Data's notice about its actors' constructor arguments (ray-project/ray#57733) is the one line left.
+    noise = [line for line in stderr.splitlines() if "has constructor arguments in the object store" not in line]
+    assert noise == [], "Ray's start-up logging reached the console"
+    deadline = time.time() + 10
+    while _processes_with(marker) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not _processes_with(marker), "Ray's processes outlived the run that started them"
+
+
 @pytest.fixture(scope="module")
 def few(folder, reference) -> tuple[Path, bytes]:
     """A manifest of 6 portraits and the 4 bad or faceless files, and its expected output: with
@@ -289,6 +329,81 @@ def test_ray_engine_without_ray_names_the_extra(folder, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(facezoo.MissingExtraError, match=r"pip install 'facezoo\[ray\]'"):
         facezoo.batch(models(folder), [str(PHOTOS / "obama_official_portrait_2012.jpg")], tmp_path / "x.jsonl", engine="ray", progress=False)
+
+
+class FakeRay:
+    """Just what run_ray uses of Ray: it records how Ray was started and stopped, and its actor
+    pool answers every unit with no rows."""
+
+    def __init__(self):
+        self.inits: list[dict] = []
+        self.shutdowns = 0
+        outer = self
+
+        class Dataset:
+            def __init__(self, items):
+                self.items = items
+
+            def map_batches(self, *args, **kwargs):
+                return self
+
+            def iter_rows(self):
+                return ({"unit": item["unit"], "rows": "[]"} for item in self.items)
+
+        self.data = types.SimpleNamespace(
+            DataContext=types.SimpleNamespace(get_current=lambda: types.SimpleNamespace()),
+            from_items=lambda items, **_: Dataset(items),
+            ActorPoolStrategy=lambda size: size,
+        )
+        self.util = types.SimpleNamespace(debug=types.SimpleNamespace(log_once=lambda key: True), get_node_ip_address=lambda: "127.0.0.1")
+
+        def init(**kwargs):
+            outer.inits.append(kwargs)
+
+        self.init = init
+
+    def is_initialized(self) -> bool:
+        return len(self.inits) > self.shutdowns
+
+    def shutdown(self) -> None:
+        self.shutdowns += 1
+
+
+@pytest.fixture
+def fake_ray(monkeypatch):
+    from facezoo._batch import engines
+
+    ray = FakeRay()
+    monkeypatch.setattr(engines, "import_ray", lambda local: ray)
+    monkeypatch.setattr(facezoo._batch, "import_ray", lambda local: ray)
+    return ray
+
+
+@pytest.mark.parametrize("interruption", [KeyboardInterrupt, OSError])
+def test_the_ray_that_facezoo_started_is_shut_down_when_the_run_is_interrupted(folder, tmp_path, fake_ray, monkeypatch, interruption):
+    from facezoo._batch.parts import PartsFolder
+
+    def write(self, chunk, rows):
+        raise interruption("between two units")
+
+    monkeypatch.setattr(PartsFolder, "write", write)
+    two = [str(PHOTOS / "obama_official_portrait_2012.jpg"), str(PHOTOS / "biden_official_portrait_2013.jpg")]
+    try:
+        facezoo.batch(models(folder), two, tmp_path / "x.jsonl", engine="ray", workers=1, progress=False, **SMALL)
+    except interruption:  # while the error is alive (a notebook keeps it), its frames hold the run's engine
+        shutdowns = fake_ray.shutdowns
+    assert (len(fake_ray.inits), shutdowns) == (1, 1), "Ray must be down before the error leaves facezoo.batch"
+
+
+def test_rays_own_logs_stay_off_the_console_unless_verbose(folder, tmp_path, fake_ray, caplog):
+    one = [str(PHOTOS / "obama_official_portrait_2012.jpg")]
+    facezoo.batch(models(folder), one, tmp_path / "quiet.jsonl", engine="ray", workers=1, progress=False)
+    with caplog.at_level(logging.INFO, logger="facezoo"):  # what facezoo -v sets
+        facezoo.batch(models(folder), one, tmp_path / "verbose.jsonl", engine="ray", workers=1, progress=False)
+    quiet, verbose = fake_ray.inits
+    assert (quiet["log_to_driver"], quiet["logging_level"]) == (False, logging.WARNING)
+    assert (verbose["log_to_driver"], verbose["logging_level"]) == (True, logging.INFO)
+    assert fake_ray.shutdowns == 2
 
 
 # -- hostile folders and outputs ---------------------------------------------------------------------

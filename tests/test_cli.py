@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -48,6 +49,9 @@ def test_predict_untrained_json_is_labelled(capsys):
     images = [str(FACES[0]), str(FACES[4])]
     code, out, err = run(capsys, "predict", "age-gender", *images, "--untrained", "--no-detect", "--backbone", "test_resnet", "--json")
     assert code == 0 and "WARNING: age-gender/test_resnet is UNTRAINED (random weights)" in err
+    # ... and how to get real answers: the shipped model, or a training command with the task's datasets
+    assert "use the pretrained model (facezoo predict age-gender IMAGE, without --untrained; age-gender/" in err
+    assert "facezoo train age-gender --dataset D --output runs/age-gender (age-gender's datasets: scut-gender, utkface)" in err
     rows = json.loads(out)
     assert [r["image"] for r in rows] == images
     for row in rows:
@@ -62,6 +66,11 @@ def test_predict_human_output_with_detection(capsys):
     lines = out.splitlines()
     labels = facezoo.load("expression", "test_efficientnet", pretrained=False).config.labels
     assert len(lines) == 2 and lines[0].split(": ")[1].split("  (face at ")[0] in labels, "the caption is the expression label"
+
+
+def test_predict_beauty_states_the_scale(capsys):
+    code, out, _ = run(capsys, "predict", "beauty", str(FACES[0]), "--untrained", "--no-detect", "--backbone", "test_resnet")
+    assert code == 0 and re.fullmatch(r".*portrait\.jpg: beauty [1-5]\.\d\d on 1-5\n", out), out
 
 
 def test_info_of_a_model_directory(capsys, tmp_path):
@@ -90,6 +99,10 @@ def test_push_then_load_by_tag(capsys, tmp_path, repo_id):
         (["predict", "beuty", "x.jpg", "--untrained"], "facezoo: error: unknown task 'beuty'. Did you mean 'beauty'?"),
         (["predict", "beauty", "missing.jpg", "--untrained", "--backbone", "test_resnet"], "facezoo: error: input 0 ('missing.jpg'): no such file."),
         (["info", "no-such-dir"], "facezoo: error: unknown task 'no-such-dir'."),
+        (["predict", "beauty", "x.jpg", "--backbone", "resnet50"], (
+            "facezoo: error: no pretrained weights are registered for task 'beauty' with backbone 'resnet50'. "
+            "Try the task with random weights: facezoo predict beauty IMAGE --untrained --backbone resnet50; or train it: facezoo train beauty"
+        )),
     ],
 )
 def test_errors_exit_2_with_a_message(capsys, argv, message):

@@ -85,6 +85,18 @@ def test_missing_data_root_and_split_are_named(tmp_path):
         load_dataset("scut-fbp5500", "validation", tmp_path)
 
 
+def test_the_data_root_defaults_to_the_shared_bundle_beside_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.delenv("FACEZOO_DATA", raising=False)
+    (tmp_path / "repo").mkdir()
+    monkeypatch.chdir(tmp_path / "repo")
+    with pytest.raises(facezoo.DatasetError, match=r"set FACEZOO_DATA .*nor is there a \.\./shared/data"):
+        facezoo.data.data_root()
+    (tmp_path / "shared" / "data").mkdir(parents=True)
+    assert facezoo.data.data_root() == tmp_path / "shared" / "data"
+    monkeypatch.setenv("FACEZOO_DATA", str(tmp_path))
+    assert facezoo.data.data_root() == tmp_path
+
+
 def _images(folder: Path, count: int) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []

@@ -61,3 +61,28 @@ def test_every_hook_is_documented_implemented_and_tested(hook):
     assert "glasses" in implementers, f"the example plugin does not show {hook}"
     tests = [p.name for p in (REPO / "tests").glob("test_*.py") if p.name != "test_docs.py" and f"def test_{hook}" in p.read_text()]
     assert tests, f"no test named test_{hook}_... exercises {hook}"
+
+
+def _extras(text: str) -> set[str]:
+    [extras] = re.findall(r'pip install (?:--quiet )?-e "\.\[([a-z,]+)\]"', text)
+    return set(extras.split(","))
+
+
+def test_readme_installs_what_ci_installs():
+    """README's two commands run the tests .ci/run runs: the same extras, and every one a test needs."""
+    readme, ci = _extras((REPO / "README.md").read_text()), _extras((REPO / ".ci" / "run").read_text())
+    assert readme == ci
+    assert {"test", "onnx", "serve", "batch", "ray"} <= readme
+
+
+def test_plugin_guide_lists_every_preprocess_field():
+    import dataclasses
+
+    from facezoo import Preprocess
+
+    guide = (DOCS / "plugins.md").read_text()
+    assert [f.name for f in dataclasses.fields(Preprocess) if f"`{f.name}`" not in guide] == []
+    rows = dict(re.findall(r"^\| `(\w+)` \| `([^`]+)` \|", guide, re.MULTILINE))
+    for f in dataclasses.fields(Preprocess):
+        if f.name in rows:  # the table states today's default
+            assert rows[f.name] == (f'"{f.default}"' if isinstance(f.default, str) else repr(f.default)), f.name

@@ -87,6 +87,44 @@ def test_an_onnx_file_built_from_other_weights_is_refused(tmp_path):
         facezoo.load(tmp_path / "model", runtime="onnx")
 
 
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ({"head": {"mode": "distribution", "bins": 11, "dropout": 0.2}}, r"wrong shapes \['head\.fc\.1\.bias', 'head\.fc\.1\.weight'\]"),
+        ({"head": {"mode": "regression", "bins": 101, "dropout": 0.2}}, r"wrong shapes \['head\.fc\.1\.bias', 'head\.fc\.1\.weight'\]"),
+        ({"backbone": "test_efficientnet"}, r"missing keys \['backbone\."),
+    ],
+)
+def test_an_edited_config_never_reuses_the_cached_graph(tmp_path, edit, message):
+    facezoo.load("beauty", "test_resnet", pretrained=False).save_pretrained(tmp_path / "model")
+    facezoo.load(tmp_path / "model", runtime="onnx")  # builds the float32 graph into the cache
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    (tmp_path / "model" / "config.json").write_text(json.dumps({**config, **edit}))
+    with pytest.raises(facezoo.WeightsError, match=message):  # a new graph is built, and the weights do not fit it
+        facezoo.load(tmp_path / "model", runtime="onnx")
+
+
+def test_an_edited_input_size_builds_a_new_graph(tmp_path):
+    facezoo.load("beauty", "test_resnet", pretrained=False).save_pretrained(tmp_path / "model")
+    first = facezoo.load(tmp_path / "model", runtime="onnx").network
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    config["preprocess"]["input_size"] = [96, 96]
+    (tmp_path / "model" / "config.json").write_text(json.dumps(config))
+    second = facezoo.load(tmp_path / "model", runtime="onnx")
+    assert second.network.path != first.path
+    assert first.session.get_inputs()[0].shape[2:] == [112, 112] and second.network.session.get_inputs()[0].shape[2:] == [96, 96]
+    assert len(second.predict(FACES[0], detect=False)) == 1
+
+
+def test_a_graph_of_another_output_width_is_refused_naming_both(tmp_path):
+    facezoo.load("beauty", "test_resnet", pretrained=False).save_pretrained(tmp_path / "beauty")
+    keypoints = facezoo.load("keypoints", "test_resnet", pretrained=False)
+    path = _onnx.export_network(keypoints, tmp_path / "beauty" / _onnx.ONNX_NAME)
+    _onnx.write_stamp(path, _onnx.weights_digest(tmp_path / "beauty"))  # a stamp forged for the beauty weights
+    with pytest.raises(facezoo.WeightsError, match=r"model\.onnx gives 136 outputs per face, but the beauty head of .*config\.json expects 101"):
+        facezoo.load(tmp_path / "beauty", runtime="onnx")
+
+
 def test_a_corrupted_onnx_file_is_a_clear_error(tmp_path):
     facezoo.load("beauty", "test_resnet", pretrained=False).save_pretrained(tmp_path / "model")
     path = tmp_path / "model" / _onnx.ONNX_NAME

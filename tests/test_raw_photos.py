@@ -4,6 +4,7 @@ through predict, analyze, annotate and the CLI's --annotate."""
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 
 import numpy as np
@@ -105,15 +106,21 @@ def test_cli_verify_two_photos(capsys):
     assert same["same"] is True and different["same"] is False
 
 
-def test_analyze_without_tasks_runs_every_task_that_can_and_names_the_rest():
-    with warnings.catch_warnings(record=True) as caught:
+def test_analyze_without_tasks_runs_every_task_that_can_and_logs_the_rest(caplog):
+    """With the example plugin installed (as README's first command does) analyze() runs clean:
+    the tasks it cannot run were not asked for, so they are logged at INFO, never warned about."""
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.INFO, logger="facezoo"):
         warnings.simplefilter("always")
         faces = facezoo.analyze(PHOTOS / "group.jpg")
+    assert [str(w.message) for w in caught] == []
+    skipped = facezoo._analyze._analyzers[None].skipped  # the Analyzer that analyze() made and keeps
     assert len(faces) == 2
     assert set(faces[0].results) == {"age-gender", "beauty", "expression", "identity", "keypoints"}
+    assert str(faces[0]).startswith("FaceAnalysis(box=(") and "'age-gender': AgeGenderResult(age=" in str(faces[0])
+    assert len(str(faces)) < 1200, "print(faces) is a few lines, not every embedding and point (to_dict() has those)"
     # the example plugin's glasses model is skipped: its Hub weights are not downloaded, or (once a test
     # put them in the Hub cache) it detects faces with its own detector
-    said = " ".join(str(w.message) for w in caught)
     assert "glasses" not in faces[0].results
-    assert ("analyze() skips glasses (its weights (hf-hub:facezoo-examples/glasses-mobilenetv3@v1) are not downloaded)" in said
-            or "analyze() skips glasses (it detects faces with 'mtcnn-largest', the others with 'yunet')" in said)
+    assert skipped["glasses"] in ("its weights (hf-hub:facezoo-examples/glasses-mobilenetv3@v1) are not downloaded",
+                                  "it detects faces with 'mtcnn-largest', the others with 'yunet'")
+    assert f"analyze() skips glasses ({skipped['glasses']})" in caplog.text

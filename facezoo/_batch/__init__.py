@@ -21,6 +21,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -209,7 +210,9 @@ def _run(
             gpus = gpus_per_worker if gpus_per_worker is not None else (1.0 if device and device.startswith("cuda") else 0.0)
             results = run_ray(units, names, load_options, workers, threads, ray_address, gpus)
         done_images = len(images) - sum(unit_images.values())
-        with tqdm(total=len(images), initial=done_images, unit="img", desc="batch", disable=not progress, smoothing=0.1) as bar:
+        # closing: an error or Ctrl-C here, between units, ends the engine now (its pool, or the
+        # Ray that run_ray started), not whenever the generator is collected.
+        with closing(results), tqdm(total=len(images), initial=done_images, unit="img", desc="batch", disable=not progress, smoothing=0.1) as bar:
             for unit, rows in results:
                 chunk = unit // per_chunk
                 received.setdefault(chunk, {})[unit] = json.loads(rows)

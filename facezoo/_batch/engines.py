@@ -100,6 +100,9 @@ def import_ray(local: bool):
         # unless this is off; it is read once, when ray is first imported.
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        # Token authentication, which a new local Ray turns on by itself (setting this variable
+        # the same way), chosen explicitly so that Ray does not warn that it chose it.
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
     try:
         import ray
         import ray.data  # noqa: F401
@@ -109,16 +112,29 @@ def import_ray(local: bool):
     return ray
 
 
+def ray_verbose() -> bool:
+    """Whether Ray's own logs reach the console: when facezoo's logger shows INFO (``facezoo -v``)."""
+    return logging.getLogger("facezoo").isEnabledFor(logging.INFO)
+
+
 def start_ray(address: str | None, num_cpus: int):
     """Connect to Ray: the session already open, the cluster at ``address``, or a local Ray for
-    this run that listens on 127.0.0.1 only. Returns the module and whether we started it."""
+    this run that listens on 127.0.0.1 only. Returns the module and whether we started it.
+
+    Ray's start-up messages and its workers' output stay off the console unless
+    :func:`ray_verbose`. (One line remains: Ray Data's notice that its actors have constructor
+    arguments in the object store, ray-project/ray#57733, which only disabling actor restarts
+    would silence.)
+    """
     ray = import_ray(local=address is None)
     if ray.is_initialized():
         return ray, False
+    verbose = ray_verbose()
+    options = {"log_to_driver": verbose, "logging_level": logging.INFO if verbose else logging.WARNING}
     if address is not None:
-        ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+        ray.init(address=address, **options)
         return ray, True
-    ray.init(_node_ip_address="127.0.0.1", include_dashboard=False, num_cpus=num_cpus, log_to_driver=False, logging_level=logging.WARNING)
+    ray.init(_node_ip_address="127.0.0.1", include_dashboard=False, num_cpus=num_cpus, **options)
     node = ray.util.get_node_ip_address()
     if node != "127.0.0.1":
         ray.shutdown()
@@ -138,7 +154,8 @@ def run_ray(
     try:
         ray.data.DataContext.get_current().enable_progress_bars = False  # facezoo shows its own
         ray.util.debug.log_once("ray_data_progress_manager_disabled")  # and Ray need not warn that its own is off
-        logging.getLogger("ray.data").setLevel(logging.WARNING)  # no execution plans on the console
+        if not ray_verbose():
+            logging.getLogger("ray.data").setLevel(logging.WARNING)  # no execution plans on the console
         if workers is None:
             resources = ray.cluster_resources()
             workers = max(1, int(resources.get("GPU", 0) // gpus) if gpus else int(resources.get("CPU", 1) // threads))

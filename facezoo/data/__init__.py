@@ -32,11 +32,25 @@ def cache_dir(kind: str) -> Path:
     return Path(root) / kind
 
 
+#: Where the README's layout puts the data bundle, beside the repository (relative to the working directory).
+SHARED_DATA = Path("..", "shared", "data")
+
+
 def data_root(root: str | os.PathLike | None = None) -> Path:
-    """The folder holding the datasets: ``root``, else ``$FACEZOO_DATA``."""
+    """The folder holding the datasets: ``root``, else ``$FACEZOO_DATA``, else ``../shared/data``
+    (the README's layout) when that folder exists.
+
+    Example:
+        >>> data_root("tests")
+        PosixPath('tests')
+    """
     value = root if root is not None else os.environ.get("FACEZOO_DATA")
     if not value:
-        raise DatasetError("no data root: pass root=... (or --data) or set FACEZOO_DATA to the folder that holds the datasets")
+        if SHARED_DATA.is_dir():
+            return SHARED_DATA.resolve()
+        raise DatasetError(
+            f"no data root: pass root=... (or --data) or set FACEZOO_DATA to the folder that holds the datasets (nor is there a {SHARED_DATA})"
+        )
     path = Path(value).expanduser()
     if not path.is_dir():
         raise DatasetError(f"data root {path} is not a directory; set FACEZOO_DATA to the folder that holds the datasets")

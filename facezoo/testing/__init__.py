@@ -71,6 +71,8 @@ ONNX_TOLERANCE = 1e-3
 #: A result alone and in a batch agree to this: batch size changes float rounding in the last
 #: digits, and 0.01 is far below any quantity's meaning (pixels for keypoints, units of 1 else).
 BATCH_TOLERANCE = 1e-2
+#: ``repr`` of one result stays under this many characters (``print(faces)`` is a few lines).
+REPR_LIMIT = 200
 
 
 def synthetic_photos(count: int = 4, size: tuple[int, int] = (120, 100), seed: int = 0) -> list[np.ndarray]:
@@ -149,6 +151,9 @@ def check_build(task: str | TaskSpec, backbone: str = BACKBONES[0]):
         spec.name,
         f"the network's outputs for a batch of 2 should be finite with 2 rows, got shape {tuple(outputs.shape)}",
     )
+    if spec.output_width is not None:  # what an ONNX graph of this model is checked against when it loads
+        width, declared = math.prod(outputs.shape[1:]), spec.output_width(**config.head)
+        _require(width == declared, spec.name, f"TaskSpec.output_width says {declared} outputs per face for {config.head}, the network gives {width}")
     return model
 
 
@@ -174,6 +179,12 @@ def check_predict(model, photos: Sequence[Any] | None = None, *, detect: bool = 
     for result in results:
         _require(isinstance(result, FaceResult), name, f"postprocess must return facezoo.FaceResult subclasses, got {type(result).__name__}")
         kind = type(result).__name__
+        shown = repr(result)
+        _require(
+            shown.startswith(f"{kind}(") and len(shown) < REPR_LIMIT,
+            name,
+            f"repr({kind}) should be short (under {REPR_LIMIT} characters: long lists by their length, as FaceResult.__repr__ does), got {shown:.300}",
+        )
         _require(
             (result.model, result.trained) == (config.model_id, config.trained) and (result.face is None) == (not detect),
             name,

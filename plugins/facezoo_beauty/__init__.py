@@ -22,13 +22,19 @@ class BeautyResult(FaceResult):
     distribution: list[float] | None = None
 
     def caption(self) -> str:
-        return f"beauty {self.score:.2f}"
+        """The score with its scale, e.g. ``beauty 2.80 on 1-5``."""
+        return f"beauty {self.score:.2f} on {LOW:g}-{HIGH:g}"
 
 
 def build_head(num_features: int, mode: str = "distribution", bins: int = 101, dropout: float = 0.2, **_):
     from .head import BeautyHead
 
     return BeautyHead(num_features, mode=mode, bins=bins, dropout=dropout)
+
+
+def output_width(mode: str = "distribution", bins: int = 101, **_) -> int:
+    """Logits over ``bins`` score bins, or one score (``regression``)."""
+    return bins if mode == "distribution" else 1
 
 
 def build_loss(mode: str = "distribution", bins: int = 101, **_):
@@ -124,6 +130,7 @@ def facezoo_register_tasks(register):
             default_backbone="efficientnet_lite0",
             monitor=("pc", "max"),
             tolerances=(("pc", "max", 0.01),),
+            output_width=output_width,
             synthetic_targets=synthetic_targets,
         )
     )

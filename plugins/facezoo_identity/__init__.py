@@ -257,6 +257,7 @@ def facezoo_register_tasks(register):
             head={"embedding_dim": 128, "dropout": 0.0, "loss": "arcface", "margin": 0.3, "scale": 32.0, "relational": 1.0, "threshold": 0.5},
             monitor=("cosine_to_teacher", "max"),
             tolerances=(("accuracy", "max", 0.01),),
+            output_width=lambda **head: head.get("embedding_dim", 128),
             model_class="facezoo_identity.model:IdentityModel",
             default_backbone="efficientnet_lite0",
             synthetic_targets=synthetic_targets,
