@@ -77,10 +77,11 @@ def new_config(task: str, backbone: str | None = None, **head_kwargs: Any) -> Mo
     spec = _plugins.registry().get("task", task)
     backbone = backbone or spec.default_backbone
     check_backbone(backbone)
-    unknown = set(head_kwargs) - set(spec.head)
+    arguments = spec.arguments
+    unknown = set(head_kwargs) - set(arguments)
     if unknown:
-        raise FacezooError(f"task {task!r} has no head arguments {sorted(unknown)}; valid: {sorted(spec.head) or 'none'}")
-    return ModelConfig(task=task, backbone=backbone, head={**spec.head, **head_kwargs}, labels=tuple(spec.labels), preprocess=spec.preprocess, trained=False)
+        raise FacezooError(f"task {task!r} has no head arguments {sorted(unknown)}; valid: {sorted(arguments) or 'none'}")
+    return ModelConfig(task=task, backbone=backbone, head={**arguments, **head_kwargs}, labels=tuple(spec.labels), preprocess=spec.preprocess, trained=False)
 
 
 def _pretrained_for(task: str, backbone: str | None) -> PretrainedSpec:

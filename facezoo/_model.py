@@ -203,7 +203,7 @@ def _check_faces(faces: Any, images: int) -> None:
 
 def _check_head(config: ModelConfig, task) -> None:
     """Head arguments must have the type of the task's defaults (a hand-edited "101" for 101 is an error)."""
-    for name, default in task.head.items():
+    for name, default in task.arguments.items():
         if name not in config.head or default is None:
             continue
         value = config.head[name]

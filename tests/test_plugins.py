@@ -132,6 +132,69 @@ def test_a_duplicate_registered_by_hand_is_refused_and_rolled_back():
     assert facezoo.load("glasses", "test_resnet", pretrained=False).task.summary != "again"
 
 
+def test_two_default_models_for_one_task_are_an_error_naming_both():
+    def register_models(register):
+        register(facezoo.PretrainedSpec("beauty/resnet18.mine", source="hf-hub:me/beauty-resnet18", default=True))
+
+    with pytest.raises(
+        facezoo.PluginError,
+        match=r"task 'beauty' has two default models: 'beauty/efficientnet_lite0\.face-init' \(plugin 'beauty'\) and 'beauty/resnet18\.mine' \(plugin 'mine'\)",
+    ):
+        facezoo.register_plugin(types.SimpleNamespace(facezoo_register_models=facezoo.hookimpl(register_models)), name="mine")
+    assert "mine" not in [p.name for p in facezoo.list_plugins()]
+    assert facezoo.list_models("beauty/*") == ["beauty/efficientnet_lite0.face-init"]
+
+
+def test_register_takes_one_spec_or_an_iterable_and_builders_may_be_import_paths():
+    """``"module:function"`` builders are imported on first use, so a plugin needs no wrapper
+    functions around its submodules; a bad path is an error naming the spec."""
+    specs = [
+        facezoo.DetectorSpec("path-detector", build="facezoo_glasses.detector:build_detector"),
+        facezoo.DetectorSpec("other-detector", build="no_such_module_anywhere:build"),
+    ]
+    plugin = types.SimpleNamespace(facezoo_register_detectors=facezoo.hookimpl(lambda register: (register(specs), register(facezoo.DetectorSpec("one", build=print)))))
+    facezoo.register_plugin(plugin, name="paths")
+    registry = _plugins.registry()
+    assert {"path-detector", "other-detector", "one"} <= set(registry.names("detector"))
+    from facezoo_glasses.detector import build_detector
+
+    assert registry.get("detector", "path-detector").build.resolve() is build_detector
+    with pytest.raises(facezoo.PluginError, match=r"DetectorSpec 'other-detector' build: 'no_such_module_anywhere:build' cannot be imported \(ModuleNotFoundError"):
+        registry.get("detector", "other-detector").build()
+    with pytest.raises(facezoo.PluginError, match=r"TeacherSpec 't' build: 'a teacher' is not an import path; write 'package\.module:function'"):
+        facezoo.TeacherSpec("t", task="beauty", build="a teacher", license="x")
+
+
+def test_task_arguments_have_one_section_and_each_builder_gets_exactly_its_own():
+    identity = _plugins.registry().get("task", "identity")
+    assert set(identity.arguments) == {"embedding_dim", "dropout", "target_spread", "loss", "margin", "scale", "relational", "threshold"}
+    arguments = {**identity.arguments, "embedding_dim": 16, "margin": 0.5, "threshold": 0.7}
+    assert type(identity.make_loss(arguments, num_classes=3)).__name__ == "MarginLoss"
+    assert type(identity.make_loss(arguments)).__name__ == "DistillationLoss", "without class indices: the teacher's embeddings"
+    assert identity.make_head(32, arguments).fc.out_features == 16
+    with pytest.raises(facezoo.ConfigError, match=r"task 'identity' has no arguments \['margn'\]; valid: \['dropout', 'embedding_dim'"):
+        identity.make_head(32, {**arguments, "margn": 0.5})
+    with pytest.raises(facezoo.PluginError, match=r"task 't': argument 'dropout' is in both head and loss"):
+        facezoo.TaskSpec("t", "", print, print, print, head={"dropout": 0.1}, loss={"dropout": 0.1})
+
+
+def test_forgetting_models_keeps_plugins_registered_by_hand(tmp_path):
+    """What export calls after writing a model directory into a plugin's weights folder."""
+    facezoo.register_plugin(types.SimpleNamespace(facezoo_register_tasks=facezoo.hookimpl(lambda register: register(_toy_task()))), name="toy-task")
+    folder = tmp_path / "weights"
+
+    def register_models(register):
+        register(facezoo.registry.shipped_models("toy", folder))
+
+    facezoo.register_plugin(types.SimpleNamespace(facezoo_register_models=facezoo.hookimpl(register_models)), name="toy-models")
+    assert facezoo.list_models("toy/*") == []
+    facezoo.load("toy", "test_resnet", pretrained=False).save_pretrained(folder / "test_resnet.new")
+    assert facezoo.list_models("toy/*") == [], "the registry is cached"
+    _plugins.forget_models()
+    assert facezoo.list_models("toy/*") == ["toy/test_resnet.new"]
+    assert "toy" in facezoo.list_tasks() and {"toy-task", "toy-models"} <= {p.name for p in facezoo.list_plugins()}
+
+
 def test_plugins_import_no_torch():
     code = "import sys, facezoo; facezoo.list_tasks(); facezoo.list_models(); facezoo.list_plugins(); print(sorted(m for m in ('torch', 'timm') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -145,7 +208,7 @@ def _toy_task(detector: str | None = None) -> facezoo.TaskSpec:
     """A one-number regression task built from facezoo.heads (a plugin's simplest possible task)."""
     from facezoo_beauty import BeautyResult
 
-    def build_head(num_features, **_):
+    def build_head(num_features):
         from facezoo.heads import linear_head
 
         return linear_head(num_features, 1)
@@ -157,7 +220,7 @@ def _toy_task(detector: str | None = None) -> facezoo.TaskSpec:
         name="toy",
         summary="a test task",
         build_head=build_head,
-        build_loss=lambda **_: None,
+        build_loss=lambda: None,
         postprocess=postprocess,
         preprocess=facezoo.Preprocess(input_size=(32, 32), detector=detector),
     )
@@ -386,4 +449,4 @@ def test_identity_learns_a_teachers_embeddings_and_validates_on_held_out_people(
     assert "val_pair_accuracy" in history[-1] and "val_loss" not in history[-1]
     model = facezoo.load(out, runtime="torch")
     assert -1.0 <= model.threshold <= 1.0 and model.config.teachers == ("random-16",)
-    assert "target_spread" in model.config.head, "the head starts at the teacher's spread"
+    assert model.config.head["target_spread"] is not None, "the head starts at the teacher's spread"

@@ -255,9 +255,9 @@ def check_training(model, photos: Sequence[Any] | None = None, steps: int = 8) -
         if isinstance(module, nn.Dropout):
             module.eval()  # the loss of one fixed batch must be comparable from step to step
     losses = []
-    with _step(name, f"{steps} optimisation steps with build_loss(**head)"), torch.random.fork_rng(devices=[]):
+    with _step(name, f"{steps} optimisation steps with the task's loss"), torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        loss_fn = spec.build_loss(**{"num_classes": classes, **config.head})
+        loss_fn = spec.make_loss(config.head, num_classes=classes)
         optimizer = torch.optim.Adam([*network.parameters(), *loss_fn.parameters()], lr=1e-3)
         for _ in range(steps):
             loss = loss_fn(network(images), targets)

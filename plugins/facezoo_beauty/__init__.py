@@ -8,8 +8,10 @@ fine score distribution); ``mode="regression"`` predicts the score directly.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from facezoo import DatasetSpec, FaceResult, Preprocess, TaskSpec, hookimpl
+from facezoo.registry import shipped_models
 
 LOW, HIGH = 1.0, 5.0
 
@@ -25,13 +27,14 @@ class BeautyResult(FaceResult):
         return f"beauty {self.score:.2f}"
 
 
-def build_head(num_features: int, mode: str = "distribution", bins: int = 101, dropout: float = 0.2, **_):
+def build_head(num_features: int, mode: str = "distribution", bins: int = 101, dropout: float = 0.2):
     from .head import BeautyHead
 
     return BeautyHead(num_features, mode=mode, bins=bins, dropout=dropout)
 
 
-def build_loss(mode: str = "distribution", bins: int = 101, **_):
+def build_loss(mode: str = "distribution", bins: int = 101):
+    """Named after the head's arguments: the loss compares the distribution over the head's ``bins``."""
     from .head import BeautyLoss
 
     return BeautyLoss(mode=mode, bins=bins)
@@ -100,12 +103,7 @@ def facezoo_register_datasets(register):
 
 @hookimpl
 def facezoo_register_models(register):
-    from pathlib import Path
-
-    from facezoo.registry import shipped_models
-
-    for spec in shipped_models('beauty', Path(__file__).parent / "weights", default='efficientnet_lite0.face-init'):
-        register(spec)
+    register(shipped_models("beauty", Path(__file__).parent / "weights", default="efficientnet_lite0.face-init"))
 
 
 @hookimpl
