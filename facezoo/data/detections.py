@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from .._images import load_image
 from ..config import Preprocess
+from ..errors import ConfigError
 from ..results import Face
 from . import FaceDataset, cache_dir
 
@@ -90,7 +91,7 @@ def dataset_faces(dataset: FaceDataset, preprocess: Preprocess, *, cache: bool =
     from .._detect import detect_faces
 
     if preprocess.detector is None:
-        raise ValueError("dataset_faces() needs a preprocess that names a detector")
+        raise ConfigError("dataset_faces() needs a preprocess that names a detector (preprocess.detector is None)")
     path = cache_dir("detections") / f"{dataset.name}-{dataset.split}-{preprocess.detector}-{detection_key(dataset, preprocess)}.npz"
     if cache and path.exists():
         with np.load(path) as data:

@@ -14,7 +14,15 @@ Example:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .._lazy import lazy_getattr
+
+if TYPE_CHECKING:  # what _LAZY imports on first use, for type checkers and IDEs
+    from .data import Source, training_data
+    from .run import RunDirectory
+    from .settings import TrainSettings, command_line
+    from .trainer import check_settings, export, train
 
 _LAZY = {
     "train": ".trainer",
