@@ -140,7 +140,7 @@ class FaceModel:
             check_finite(outputs, self.config.model_id)
             results.extend(self.task.postprocess(outputs, chunk, self.config))
         per_image: list[list[FaceResult]] = [[] for _ in range(count)]
-        for crop, result in zip(crops, results):
+        for crop, result in zip(crops, results, strict=True):
             per_image[crop.source].append(dataclasses.replace(result, model=self.config.model_id, trained=self.config.trained, face=crop.face))
         return per_image
 

@@ -107,7 +107,7 @@ def _collect(manager: pluggy.PluginManager, registry: Registry, hooks: dict[str,
             continue
         added: list[tuple[str, str, Any]] = []
 
-        def register(items: Any, kind: str, key: str) -> None:
+        def register(items: Any, kind: str, key: str, added: list = added) -> None:
             for item in items if isinstance(items, Iterable) else (items,):
                 added.append((kind, getattr(item, key), item))
 

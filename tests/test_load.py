@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
 import json
 import types
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from facezoo_glasses import build_head, build_loss, postprocess
 from safetensors.torch import load_file, save_file
 
 import facezoo
+import facezoo.training
 from facezoo import _plugins
+from facezoo.detection import MTCNN
+from facezoo.detection.align import crop_box, estimate_similarity
 from facezoo.testing import FACES
 
 
@@ -42,7 +50,6 @@ def test_head_arguments_change_an_untrained_head():
 @pytest.fixture
 def task_without_weights():
     """A task no plugin registers weights for (the five built-in tasks may get some)."""
-    from facezoo_glasses import build_head, build_loss, postprocess
 
     spec = facezoo.TaskSpec(name="no-weights", summary="test", build_head=build_head, build_loss=build_loss, postprocess=postprocess, labels=("a", "b"))
     facezoo.register_plugin(types.SimpleNamespace(facezoo_register_tasks=facezoo.hookimpl(lambda register: register(spec))), name="no-weights")
@@ -113,11 +120,6 @@ def test_corrupt_weights_and_configs_are_weights_errors(saved):
 def test_type_checkers_see_the_lazy_api_and_load_returns_a_face_model():
     """facezoo/__init__.py imports its heavy names on first use; the TYPE_CHECKING block names the
     same ones from the same modules, so IDEs and mypy see the whole API (PEP 561: py.typed)."""
-    import ast
-    import inspect
-    from pathlib import Path
-
-    import facezoo.training
 
     package = Path(facezoo.__file__).parent
     for module in (facezoo, facezoo.training):
@@ -132,10 +134,6 @@ def test_type_checkers_see_the_lazy_api_and_load_returns_a_face_model():
 
 def test_bad_values_given_to_the_public_api_are_facezoo_errors():
     """Each is still a ValueError, as the bare ValueError it replaces, and names what was wrong."""
-    import numpy as np
-
-    from facezoo.detection import MTCNN
-    from facezoo.detection.align import crop_box, estimate_similarity
 
     with pytest.raises(facezoo.InputError, match=r"the source points are all identical"):
         estimate_similarity(np.zeros((5, 2)), np.ones((5, 2)))

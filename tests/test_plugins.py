@@ -4,21 +4,29 @@ and each hook of facezoo.hookspecs exercised through a plugin registered by hand
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
 import types
 import uuid
 
+import facezoo_beauty
 import numpy as np
 import pytest
+from facezoo_beauty import BeautyResult
+from facezoo_glasses.detector import build_detector
 
 import facezoo
+import facezoo.data
 from facezoo import _plugins
 from facezoo._detect import detect_faces
 from facezoo._images import load_image
+from facezoo.cli import main
 from facezoo.detection import Detection, FaceDetector
+from facezoo.heads import linear_head
 from facezoo.testing import FACES, PHOTOS
+from facezoo.training.data import Source, training_data
 
 BUILT_IN = {"age-gender", "beauty", "expression", "identity", "keypoints", "detectors"}
 ALL_HOOKS = (
@@ -71,8 +79,6 @@ def test_allow_list_loads_only_the_named_plugins(monkeypatch):
 
 
 def test_autoload_off_loads_nothing_until_registered_by_hand(monkeypatch):
-    import facezoo_beauty
-
     monkeypatch.setenv("FACEZOO_DISABLE_PLUGIN_AUTOLOAD", "1")
     assert facezoo.list_tasks() == [] and facezoo.list_plugins() == []
     with pytest.raises(facezoo.UnknownNameError, match="No task is registered"):
@@ -156,7 +162,6 @@ def test_register_takes_one_spec_or_an_iterable_and_builders_may_be_import_paths
     facezoo.register_plugin(plugin, name="paths")
     registry = _plugins.registry()
     assert {"path-detector", "other-detector", "one"} <= set(registry.names("detector"))
-    from facezoo_glasses.detector import build_detector
 
     assert registry.get("detector", "path-detector").build.resolve() is build_detector
     with pytest.raises(facezoo.PluginError, match=r"DetectorSpec 'other-detector' build: 'no_such_module_anywhere:build' cannot be imported \(ModuleNotFoundError"):
@@ -206,11 +211,8 @@ def test_plugins_import_no_torch():
 
 def _toy_task(detector: str | None = None) -> facezoo.TaskSpec:
     """A one-number regression task built from facezoo.heads (a plugin's simplest possible task)."""
-    from facezoo_beauty import BeautyResult
 
     def build_head(num_features):
-        from facezoo.heads import linear_head
-
         return linear_head(num_features, 1)
 
     def postprocess(outputs, crops, config):
@@ -252,8 +254,6 @@ def test_facezoo_register_models_makes_a_local_model_loadable_by_id(tmp_path):
 
 
 def test_facezoo_register_datasets_adds_an_adapter(tmp_path):
-    import facezoo.data
-
     def build(data_root, split):
         return facezoo.data.image_folder(data_root / "toy" / split, task="toy", split=split)
 
@@ -270,8 +270,6 @@ def test_facezoo_register_datasets_adds_an_adapter(tmp_path):
 
 
 def test_the_example_plugins_dataset_adapter(tmp_path):
-    import facezoo.data
-
     for label, images in (("no_glasses", FACES[:2]), ("glasses", FACES[2:3])):
         folder = tmp_path / "glasses" / "val" / label
         folder.mkdir(parents=True)
@@ -317,8 +315,6 @@ def test_the_example_plugins_detector_keeps_the_largest_face():
 
 
 def test_facezoo_register_commands_adds_a_subcommand(capsys):
-    from facezoo.cli import main
-
     def run(args):
         print(f"hello {args.who}")
         return 0
@@ -332,8 +328,6 @@ def test_facezoo_register_commands_adds_a_subcommand(capsys):
 
 
 def test_a_plugin_command_cannot_take_a_core_name(capsys):
-    from facezoo.cli import main
-
     spec = facezoo.CommandSpec("predict", help="clash", add_arguments=lambda p: None, run=lambda a: 0)
     facezoo.register_plugin(types.SimpleNamespace(facezoo_register_commands=facezoo.hookimpl(lambda register: register(spec))), name="clash-plugin")
     assert main(["list"]) == 2
@@ -341,8 +335,6 @@ def test_a_plugin_command_cannot_take_a_core_name(capsys):
 
 
 def test_the_example_plugins_command(capsys, tmp_path):
-    from facezoo.cli import main
-
     facezoo.load("glasses", "test_resnet", pretrained=False).save_pretrained(tmp_path / "model")
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -365,7 +357,6 @@ class ConstantBeautyTeacher:
 
 def test_facezoo_register_teachers_adds_labels_training_mixes_with_the_datasets(tmp_path, monkeypatch):
     """Targets are gt_weight × label + (1 − gt_weight) × teacher where a face has both."""
-    from facezoo.training.data import Source, training_data
 
     monkeypatch.setenv("FACEZOO_CACHE", str(tmp_path / "cache"))
     spec = facezoo.TeacherSpec("constant-5", task="beauty", build=ConstantBeautyTeacher, license="CC0, made up for a test")
@@ -407,7 +398,6 @@ def test_a_plugin_whose_hook_raises_is_skipped_whole_with_a_warning(tmp_path, mo
 def test_evaluate_against_a_teachers_labels_on_another_tasks_dataset(tmp_path, monkeypatch):
     """A model can be measured against a teacher on faces of any dataset (e.g. keypoints against
     dlib's on LFW), even one whose own protocol is pairs."""
-    import os
 
     if "FACEZOO_DATA" not in os.environ:
         pytest.skip("needs the shared data")
@@ -433,8 +423,6 @@ class RandomEmbeddingTeacher:
 def test_identity_learns_a_teachers_embeddings_and_validates_on_held_out_people(tmp_path, monkeypatch):
     """The distillation recipe's shape: teacher embeddings to learn, people's ids to validate and
     calibrate the threshold on (CelebA's val people)."""
-    import json
-    import os
 
     if "FACEZOO_DATA" not in os.environ:
         pytest.skip("needs the shared data")

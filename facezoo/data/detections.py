@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -60,7 +59,7 @@ class DatasetFaces:
             Face(box=tuple(map(float, box)), score=float(score), landmarks=tuple(tuple(map(float, p)) for p in marks))
             if found
             else None
-            for found, box, score, marks in zip(data["found"], data["boxes"], data["scores"], data["landmarks"])
+            for found, box, score, marks in zip(data["found"], data["boxes"], data["scores"], data["landmarks"], strict=True)
         ]
         return cls(faces)
 

@@ -26,8 +26,8 @@ import numpy as np
 from PIL import Image
 
 from facezoo.detection.base import Detection, FaceDetector
-from facezoo.errors import ConfigError, InputError
 from facezoo.detection.boxes import nms
+from facezoo.errors import ConfigError, InputError
 
 __all__ = ["MTCNN", "ONNX_PATHS", "WEIGHTS_PATH"]
 
@@ -354,7 +354,7 @@ class MTCNN(FaceDetector):
         all_boxes, all_scores, all_offsets, all_idx = [], [], [], []
         scales = _pyramid_scales(height, width, min_face_size, factor)
         levels = _area_resize(images, [(int(height * scale + 1), int(width * scale + 1)) for scale in scales])
-        for scale, level in zip(scales, levels):
+        for scale, level in zip(scales, levels, strict=True):
             prob, offsets = self.runners["pnet"](level)
             idx, ys, xs = np.nonzero(prob >= threshold)
             cells = np.stack([xs, ys], axis=1).astype(np.float32)

@@ -30,8 +30,8 @@ import numpy as np
 from PIL import Image
 
 from facezoo.detection.base import Detection, FaceDetector
-from facezoo.errors import ConfigError, InputError
 from facezoo.detection.boxes import nms
+from facezoo.errors import ConfigError, InputError
 
 __all__ = ["ONNX_PATH", "STRIDES", "WEIGHTS_PATH", "YuNet"]
 

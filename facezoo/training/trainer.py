@@ -172,7 +172,10 @@ def _train(settings: TrainSettings, output: Path, data_root: str | None, stop_af
         return output
     model.network.load_state_dict(loop.best[1])
     model.network.eval()
-    summary = {"machine": _machine(), "train_faces": len(train_data), "val_faces": len(val_data), "validation": val_name, "sources": {s: train_data.sources.count(s) for s in dict.fromkeys(train_data.sources)}}
+    summary = {
+        "machine": _machine(), "train_faces": len(train_data), "val_faces": len(val_data), "validation": val_name,
+        "sources": {s: train_data.sources.count(s) for s in dict.fromkeys(train_data.sources)},
+    }
     if directory.reschedules():
         summary["reschedules"] = directory.reschedules()
     if spec.calibrate is not None:

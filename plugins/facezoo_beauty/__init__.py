@@ -53,7 +53,7 @@ def postprocess(outputs, crops, config) -> list[BeautyResult]:
     scores, probs = expected_score(outputs, config.head.get("mode", "distribution"))
     return [
         BeautyResult(score=round(float(s), 4), distribution=[round(float(p), 6) for p in pr] if pr is not None else None)
-        for s, pr in zip(scores.tolist(), probs if probs is not None else [None] * len(scores))
+        for s, pr in zip(scores.tolist(), probs if probs is not None else [None] * len(scores), strict=True)
     ]
 
 

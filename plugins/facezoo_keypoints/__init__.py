@@ -76,7 +76,7 @@ def postprocess(outputs, crops, config) -> list[KeypointsResult]:
     pixels = to_crop_pixels(outputs, config.preprocess.input_size)
     return [
         KeypointsResult(points=[[round(float(x), 3), round(float(y), 3)] for x, y in crop.to_image(p)])
-        for p, crop in zip(pixels, crops)
+        for p, crop in zip(pixels, crops, strict=True)
     ]
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from facezoo import CommandSpec, DatasetSpec, DetectorSpec, FaceResult, PretrainedSpec, Preprocess, TaskSpec, TeacherSpec, hookimpl
+from facezoo import CommandSpec, DatasetSpec, DetectorSpec, FaceResult, Preprocess, PretrainedSpec, TaskSpec, TeacherSpec, hookimpl
 
 LABELS = ("no_glasses", "glasses")  # class index 0 and 1, also the dataset's folder names
 
