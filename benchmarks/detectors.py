@@ -70,7 +70,9 @@ def matches(found: list[tuple[float, ...]], labelled: list[list[float]]) -> int:
     def inside(box, point) -> bool:
         return box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3]
 
-    centre = lambda b: ((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
+    def centre(b):
+        return ((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
+
     used: set[int] = set()
     hits = 0
     for face in labelled:

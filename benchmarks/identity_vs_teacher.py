@@ -53,7 +53,6 @@ def fewshot(model) -> float:
 
 def speed(model, repeats: int = 5) -> dict:
     import dlib
-
     from facezoo_identity.teacher import CHIP_SIZE, DlibResNetTeacher
 
     os.environ["FACEZOO_THREADS"] = "1"

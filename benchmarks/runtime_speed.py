@@ -28,8 +28,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 TASKS = ("beauty", "age-gender", "expression", "keypoints", "identity")
 
 
@@ -79,7 +77,7 @@ def predict_speed(repeats: int) -> None:
             for name, model in models.items():
                 if model is None:
                     continue
-                seconds = timed(lambda m=model: m.predict(images * (32 // len(images)), detect=False, batch_size=batch), repeats)
+                seconds = timed(lambda m=model, images=images, batch=batch: m.predict(images * (32 // len(images)), detect=False, batch_size=batch), repeats)
                 rate[name] = 32 / seconds
             int8 = f"{rate['int8']:.0f}" if "int8" in rate else "—"
             int8_ratio = f"{rate['int8'] / rate['torch']:.1f}×" if "int8" in rate else "—"
@@ -99,8 +97,8 @@ def analyze_speed(repeats: int) -> None:
     totals = {"torch": [], "onnx": []}
     for photo in photos:
         image = load_image(photo)
-        ms = {runtime: 1000 * timed(lambda a=analyzer: a(image), repeats) for runtime, analyzer in analyzers.items()}
-        detector = 1000 * timed(lambda: analyzers["onnx"].models[0].detect([image]), repeats)
+        ms = {runtime: 1000 * timed(lambda a=analyzer, image=image: a(image), repeats) for runtime, analyzer in analyzers.items()}
+        detector = 1000 * timed(lambda image=image: analyzers["onnx"].models[0].detect([image]), repeats)
         faces = len(analyzers["onnx"](image))
         for runtime in totals:
             totals[runtime].append(ms[runtime])

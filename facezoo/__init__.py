@@ -13,6 +13,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from typing import TYPE_CHECKING  # noqa: E402
+
 from ._lazy import lazy_getattr  # noqa: E402
 from ._plugins import PluginInfo, list_plugins, register_plugin, unregister_plugin  # noqa: E402
 from .config import ModelConfig, Preprocess  # noqa: E402
@@ -32,6 +34,16 @@ from .errors import (  # noqa: E402
 from .hookspecs import hookimpl  # noqa: E402
 from .registry import CommandSpec, DatasetSpec, DetectorSpec, PretrainedSpec, TaskSpec, TeacherSpec  # noqa: E402
 from .results import Face, FaceResult  # noqa: E402
+
+if TYPE_CHECKING:  # what _LAZY imports on first use, spelt out for type checkers and IDEs
+    from ._analyze import FaceAnalysis, analyze, annotate
+    from ._batch import BatchSummary, BatchWorker, batch
+    from ._evaluate import EvalReport, evaluate
+    from ._factory import list_models, list_tasks, load, new_config
+    from ._hub import push_directory
+    from ._model import FaceModel
+    from ._preprocess import FaceCrop, FaceTransform
+    from .training import export, train
 
 _LAZY = {
     "load": "._factory",

@@ -141,8 +141,8 @@ class Analyzer:
         for model in self.models:
             if model.transform.framing not in cut:
                 cut[model.transform.framing] = model.prepare(pictures, faces=faces)[0]
-            for image_records, results in zip(records, model.predict_crops(cut[model.transform.framing], len(pictures))):
-                for record, result in zip(image_records, results):
+            for image_records, results in zip(records, model.predict_crops(cut[model.transform.framing], len(pictures)), strict=True):
+                for record, result in zip(image_records, results, strict=True):
                     record.results[model.config.task] = result
         return records[0] if single else records
 

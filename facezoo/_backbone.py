@@ -9,7 +9,9 @@ the Hugging Face cache), or a local safetensors file.
 
 from __future__ import annotations
 
+import copy
 import functools
+import hashlib
 import importlib
 import json
 import logging
@@ -17,6 +19,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._model_dir import WEIGHTS_NAME, read_config
+from .data import cache_dir
 from .errors import MissingExtraError, WeightsError, unknown_name
 
 logger = logging.getLogger(__name__)
@@ -79,8 +83,6 @@ def create_backbone(name: str, input_size: tuple[int, int] | None = None, pooled
 
 
 def _cache_dir() -> Path:
-    from .data import cache_dir
-
     return cache_dir("imagenet")
 
 
@@ -118,11 +120,8 @@ def imagenet_weights(backbone: str, path: str | os.PathLike | None = None) -> Im
 
 def _model_directory_backbone(backbone: str, directory: Path) -> ImageNetWeights:
     """The backbone of a facezoo model directory, as a backbone-only safetensors file in the cache."""
-    import hashlib
 
     from safetensors.torch import load_file, save_file
-
-    from ._model_dir import WEIGHTS_NAME, read_config
 
     config = read_config(directory)
     if config.backbone != backbone:
@@ -174,10 +173,10 @@ def _convert_lite(backbone: str, module_name: str, class_name: str, target: Path
     state = torch.load(source, map_location="cpu", weights_only=True)
     reference = timm.create_model(backbone, pretrained=False).state_dict()
     if len(state) != len(reference) or any(
-        a.shape != b.shape for a, b in zip(state.values(), reference.values())
+        a.shape != b.shape for a, b in zip(state.values(), reference.values(), strict=True)
     ):
         raise WeightsError(f"{source}: its tensors do not line up with timm's {backbone}")
-    mapped = {k: v.contiguous() for k, v in zip(reference.keys(), state.values()) if not k.startswith("classifier.")}
+    mapped = {k: v.contiguous() for k, v in zip(reference.keys(), state.values(), strict=True) if not k.startswith("classifier.")}
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".tmp")
     save_file(mapped, str(tmp), metadata={"source": source.name, "backbone": backbone})
@@ -215,7 +214,6 @@ def split_backbone(backbone, stages: int):
         >>> bool(torch.allclose(tail(frozen(x)), net(x), atol=1e-5))
         True
     """
-    import copy
 
     from torch import nn
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from .cards import Measured
 from .data import FaceDataset, load_dataset
 from .data.arrays import face_arrays
 from .errors import FacezooError
+
+if TYPE_CHECKING:
+    from ._model import FaceModel
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +97,7 @@ def _targets(model, dataset: FaceDataset, arrays, teacher: str | None) -> tuple[
 
 
 def evaluate(
-    model,
+    model: FaceModel,
     dataset: str | FaceDataset,
     split: str = "test",
     *,

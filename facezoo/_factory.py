@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import importlib
 import os
-import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _plugins
 from ._backbone import check_backbone
@@ -21,8 +20,13 @@ from .config import ModelConfig
 from .errors import FacezooError, WeightsError, unknown_name
 from .registry import MODEL_ID, PretrainedSpec, TaskSpec, parse_model_id
 
+if TYPE_CHECKING:  # for annotations only: torch and _model are imported on first use (import speed)
+    import torch
 
-def _model_class(spec: TaskSpec):
+    from ._model import FaceModel
+
+
+def _model_class(spec: TaskSpec) -> type[FaceModel]:
     from ._model import FaceModel
 
     cls = spec.model_class
@@ -34,13 +38,13 @@ def _model_class(spec: TaskSpec):
     return cls
 
 
-def build_model(config: ModelConfig, network: Any = None):
+def build_model(config: ModelConfig, network: Any = None) -> FaceModel:
     """A model of the class the config's task asks for: an untrained torch network, or ``network``."""
     spec = _plugins.registry().get("task", config.task, hint="Is the plugin that provides it installed? See facezoo list plugins")
     return _model_class(spec)(config, network)
 
 
-def load_state(model, state: dict, source: str):
+def load_state(model: FaceModel, state: dict, source: str) -> FaceModel:
     """Load ``state`` into ``model``'s torch network strictly; a mismatch names the keys and the source."""
     expected = model.network.state_dict()
     missing = sorted(set(expected) - set(state))
@@ -55,7 +59,7 @@ def load_state(model, state: dict, source: str):
     return model
 
 
-def load_directory(directory: str | os.PathLike, runtime: str = "torch", quantize: str | None = None):
+def load_directory(directory: str | os.PathLike, runtime: str = "torch", quantize: str | None = None) -> FaceModel:
     """The model stored in a local Hub-layout directory, on PyTorch or ONNX Runtime."""
     config = read_config(directory)
     if runtime == "onnx":
@@ -80,10 +84,11 @@ def new_config(task: str, backbone: str | None = None, **head_kwargs: Any) -> Mo
     spec = _plugins.registry().get("task", task)
     backbone = backbone or spec.default_backbone
     check_backbone(backbone)
-    unknown = set(head_kwargs) - set(spec.head)
+    arguments = spec.arguments
+    unknown = set(head_kwargs) - set(arguments)
     if unknown:
-        raise FacezooError(f"task {task!r} has no head arguments {sorted(unknown)}; valid: {sorted(spec.head) or 'none'}")
-    return ModelConfig(task=task, backbone=backbone, head={**spec.head, **head_kwargs}, labels=tuple(spec.labels), preprocess=spec.preprocess, trained=False)
+        raise FacezooError(f"task {task!r} has no head arguments {sorted(unknown)}; valid: {sorted(arguments) or 'none'}")
+    return ModelConfig(task=task, backbone=backbone, head={**arguments, **head_kwargs}, labels=tuple(spec.labels), preprocess=spec.preprocess, trained=False)
 
 
 def _pretrained_for(task: str, backbone: str | None) -> PretrainedSpec:
@@ -103,7 +108,7 @@ def _pretrained_for(task: str, backbone: str | None) -> PretrainedSpec:
     return (defaults or specs)[0]
 
 
-def _load_source(source: str, revision: str | None, runtime: str, quantize: str | None):
+def _load_source(source: str, revision: str | None, runtime: str, quantize: str | None) -> FaceModel:
     if source.startswith(HF_PREFIX):
         repo_id, pinned = parse_hub_id(source)
         return load_directory(download(repo_id, revision or pinned), runtime, quantize)
@@ -120,7 +125,7 @@ def default_runtime() -> str:
     return "onnx" if available() else "torch"
 
 
-def check_device(device: Any):
+def check_device(device: Any) -> torch.device:
     """``device`` as a ``torch.device`` that exists on this machine, or a :class:`FacezooError`."""
     import torch
 
@@ -151,7 +156,7 @@ def load(
     runtime: str | None = None,
     quantize: str | None = None,
     **head_kwargs: Any,
-):
+) -> FaceModel:
     """Load a face model.
 
     ``task`` is a task name (``"beauty"``), a model id (``"beauty/efficientnet_lite0.scut5500"``),

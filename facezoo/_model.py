@@ -158,7 +158,7 @@ class FaceModel:
             check_finite(outputs, self.config.model_id)
             results.extend(self.task.postprocess(outputs, chunk, self.config))
         per_image: list[list[FaceResult]] = [[] for _ in range(count)]
-        for crop, result in zip(crops, results):
+        for crop, result in zip(crops, results, strict=True):
             per_image[crop.source].append(dataclasses.replace(result, model=self.config.model_id, trained=self.config.trained, face=crop.face))
         return per_image
 
@@ -221,7 +221,7 @@ def _check_faces(faces: Any, images: int) -> None:
 
 def _check_head(config: ModelConfig, task) -> None:
     """Head arguments must have the type of the task's defaults (a hand-edited "101" for 101 is an error)."""
-    for name, default in task.head.items():
+    for name, default in task.arguments.items():
         if name not in config.head or default is None:
             continue
         value = config.head[name]

@@ -39,7 +39,7 @@ class FaceNetwork(nn.Module):
             with torch.no_grad():
                 features = tuple(self.backbone.eval()(torch.zeros(1, 3, *config.preprocess.input_size)).shape[1:])
         try:
-            self.head = task.build_head(features, **config.head)
+            self.head = task.make_head(features, config.head)
         except TypeError as exc:
             raise WeightsError(f"{config.model_id}: the head arguments {config.head} do not fit task {config.task!r} ({exc})") from None
         self.eval()

@@ -8,10 +8,12 @@ Environment:
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import metadata
 from types import ModuleType
@@ -53,7 +55,9 @@ class _State:
         self.lock = threading.RLock()
         self.manager: pluggy.PluginManager | None = None
         self.registry: Registry | None = None
+        self.models_stale = False
         self.dists: dict[str, tuple[str, str]] = {}
+        self.skipped: set[str] = set()  # plugins whose registration raised (warned once)
 
 
 _state = _State()
@@ -91,20 +95,27 @@ def _load_entry_points(manager: pluggy.PluginManager) -> None:
         _state.dists[ep.name] = (dist, version)
 
 
-def _collect(manager: pluggy.PluginManager) -> Registry:
-    """Call every registration hook of every plugin. A plugin whose hook raises is skipped whole:
-    a warning names it and its distribution, its registrations (from all hooks) are dropped and the
-    other plugins work as before."""
-    registry = Registry()
+def _collect(manager: pluggy.PluginManager, registry: Registry, hooks: dict[str, tuple[str, str]] = HOOKS) -> Registry:
+    """Call the registration ``hooks`` of every plugin, adding what they register to ``registry``.
+
+    ``register`` takes one spec or an iterable of specs. A plugin whose hook raises is skipped
+    whole: a warning names it and its distribution, its registrations (from all ``hooks``) are
+    dropped and the other plugins work as before.
+    """
     for name, plugin in manager.list_name_plugin():
-        if plugin is None:
+        if plugin is None or name in _state.skipped:
             continue
         added: list[tuple[str, str, Any]] = []
+
+        def register(items: Any, kind: str, key: str, added: list = added) -> None:
+            for item in items if isinstance(items, Iterable) else (items,):
+                added.append((kind, getattr(item, key), item))
+
         try:
-            for hook_name, (kind, key) in HOOKS.items():
+            for hook_name, (kind, key) in hooks.items():
                 for impl in getattr(manager.hook, hook_name).get_hookimpls():
                     if impl.plugin_name == name:
-                        impl.function(register=lambda item, _kind=kind, _key=key: added.append((_kind, getattr(item, _key), item)))
+                        impl.function(register=functools.partial(register, kind=kind, key=key))
         except Exception as exc:  # noqa: BLE001 - one broken plugin must not break facezoo
             dist = _state.dists.get(name, ("registered by hand", ""))[0]
             warnings.warn(
@@ -113,6 +124,7 @@ def _collect(manager: pluggy.PluginManager) -> Registry:
                 RuntimeWarning,
                 stacklevel=3,
             )
+            _state.skipped.add(name)
             continue
         for kind, key, item in added:
             registry.add(kind, key, item, name)
@@ -133,7 +145,13 @@ def registry() -> Registry:
     """Everything registered by the loaded plugins (collected once, then cached)."""
     with _state.lock:
         if _state.registry is None:
-            _state.registry = _collect(plugin_manager())
+            _state.skipped = set()
+            _state.registry = _collect(plugin_manager(), Registry())
+            _state.models_stale = False
+        elif _state.models_stale:
+            _state.models_stale = False
+            _state.registry.clear("model")
+            _collect(plugin_manager(), _state.registry, {"facezoo_register_models": HOOKS["facezoo_register_models"]})
         return _state.registry
 
 
@@ -165,12 +183,27 @@ def unregister_plugin(name: str) -> None:
         _state.registry = None
 
 
+def forget_models() -> None:
+    """Forget the registered pretrained models only: the next use asks every plugin's
+    ``facezoo_register_models`` again (a model directory just written into a plugin's weights
+    folder is found then). Plugins, hand-registered ones included, and their tasks stay.
+
+    Example:
+        >>> facezoo._plugins.forget_models()
+        >>> "beauty/efficientnet_lite0.face-init" in facezoo.list_models()
+        True
+    """
+    with _state.lock:
+        _state.models_stale = True
+
+
 def reset() -> None:
     """Forget all plugins; the next use loads entry points again (for tests)."""
     with _state.lock:
         _state.manager = None
         _state.registry = None
         _state.dists = {}
+        _state.skipped = set()
 
 
 def list_plugins() -> list[PluginInfo]:

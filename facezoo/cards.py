@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import _plugins
 from .config import ModelConfig
 
 
@@ -69,7 +70,6 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 def usage(config: ModelConfig) -> str:
     """How to load this model: by its id when a plugin registers it, else from its directory or the Hub."""
-    from . import _plugins
 
     try:
         registered = config.model_id in _plugins.registry().names("model")

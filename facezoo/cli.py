@@ -120,9 +120,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         )
     results = model.predict(list(args.images), detect=False if args.no_detect else None)
     if args.json:
-        _print_json([{"image": _name(img), "faces": [r.to_dict() for r in faces]} for img, faces in zip(args.images, results)])
+        _print_json([{"image": _name(img), "faces": [r.to_dict() for r in faces]} for img, faces in zip(args.images, results, strict=True)])
     else:
-        for image, faces in zip(args.images, results):
+        for image, faces in zip(args.images, results, strict=True):
             if not faces:
                 print(f"{_name(image)}: no face found")
             for k, result in enumerate(faces):
@@ -216,6 +216,7 @@ def _export_model(args: argparse.Namespace) -> int:
     calibration = check = None
     if args.calibration or args.check_faces:
         import facezoo
+
         from .data.arrays import face_arrays
         from .training.data import Source
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import __version__
 from .errors import ConfigError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -48,8 +49,6 @@ def _migrate(data: dict[str, Any], source: str) -> dict[str, Any]:
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ConfigError(f"{source}: schema must be a whole number of at least 1, got {version!r}")
     if version > SCHEMA:
-        from . import __version__
-
         writer = data.get("facezoo_version")
         raise ConfigError(
             f"{source} has config schema {version}, and facezoo {__version__} reads schemas up to {SCHEMA}"
@@ -197,8 +196,6 @@ class ModelConfig:
         if self.license is not None and not isinstance(self.license, str):
             raise ConfigError(f"license must be a string or null, got {self.license!r}")
         if not self.facezoo_version:
-            from . import __version__
-
             object.__setattr__(self, "facezoo_version", __version__)
 
     @property

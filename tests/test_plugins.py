@@ -4,21 +4,29 @@ and each hook of facezoo.hookspecs exercised through a plugin registered by hand
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
 import types
 import uuid
 
+import facezoo_beauty
 import numpy as np
 import pytest
+from facezoo_beauty import BeautyResult
+from facezoo_glasses.detector import build_detector
 
 import facezoo
+import facezoo.data
 from facezoo import _plugins
 from facezoo._detect import detect_faces
 from facezoo._images import load_image
+from facezoo.cli import main
 from facezoo.detection import Detection, FaceDetector
+from facezoo.heads import linear_head
 from facezoo.testing import FACES, PHOTOS
+from facezoo.training.data import Source, training_data
 
 BUILT_IN = {"age-gender", "beauty", "expression", "identity", "keypoints", "detectors"}
 ALL_HOOKS = (
@@ -71,8 +79,6 @@ def test_allow_list_loads_only_the_named_plugins(monkeypatch):
 
 
 def test_autoload_off_loads_nothing_until_registered_by_hand(monkeypatch):
-    import facezoo_beauty
-
     monkeypatch.setenv("FACEZOO_DISABLE_PLUGIN_AUTOLOAD", "1")
     assert facezoo.list_tasks() == [] and facezoo.list_plugins() == []
     with pytest.raises(facezoo.UnknownNameError, match="No task is registered"):
@@ -132,6 +138,68 @@ def test_a_duplicate_registered_by_hand_is_refused_and_rolled_back():
     assert facezoo.load("glasses", "test_resnet", pretrained=False).task.summary != "again"
 
 
+def test_two_default_models_for_one_task_are_an_error_naming_both():
+    def register_models(register):
+        register(facezoo.PretrainedSpec("beauty/resnet18.mine", source="hf-hub:me/beauty-resnet18", default=True))
+
+    with pytest.raises(
+        facezoo.PluginError,
+        match=r"task 'beauty' has two default models: 'beauty/efficientnet_lite0\.face-init' \(plugin 'beauty'\) and 'beauty/resnet18\.mine' \(plugin 'mine'\)",
+    ):
+        facezoo.register_plugin(types.SimpleNamespace(facezoo_register_models=facezoo.hookimpl(register_models)), name="mine")
+    assert "mine" not in [p.name for p in facezoo.list_plugins()]
+    assert facezoo.list_models("beauty/*") == ["beauty/efficientnet_lite0.face-init"]
+
+
+def test_register_takes_one_spec_or_an_iterable_and_builders_may_be_import_paths():
+    """``"module:function"`` builders are imported on first use, so a plugin needs no wrapper
+    functions around its submodules; a bad path is an error naming the spec."""
+    specs = [
+        facezoo.DetectorSpec("path-detector", build="facezoo_glasses.detector:build_detector"),
+        facezoo.DetectorSpec("other-detector", build="no_such_module_anywhere:build"),
+    ]
+    plugin = types.SimpleNamespace(facezoo_register_detectors=facezoo.hookimpl(lambda register: (register(specs), register(facezoo.DetectorSpec("one", build=print)))))
+    facezoo.register_plugin(plugin, name="paths")
+    registry = _plugins.registry()
+    assert {"path-detector", "other-detector", "one"} <= set(registry.names("detector"))
+
+    assert registry.get("detector", "path-detector").build.resolve() is build_detector
+    with pytest.raises(facezoo.PluginError, match=r"DetectorSpec 'other-detector' build: 'no_such_module_anywhere:build' cannot be imported \(ModuleNotFoundError"):
+        registry.get("detector", "other-detector").build()
+    with pytest.raises(facezoo.PluginError, match=r"TeacherSpec 't' build: 'a teacher' is not an import path; write 'package\.module:function'"):
+        facezoo.TeacherSpec("t", task="beauty", build="a teacher", license="x")
+
+
+def test_task_arguments_have_one_section_and_each_builder_gets_exactly_its_own():
+    identity = _plugins.registry().get("task", "identity")
+    assert set(identity.arguments) == {"embedding_dim", "dropout", "target_spread", "loss", "margin", "scale", "relational", "threshold"}
+    arguments = {**identity.arguments, "embedding_dim": 16, "margin": 0.5, "threshold": 0.7}
+    assert type(identity.make_loss(arguments, num_classes=3)).__name__ == "MarginLoss"
+    assert type(identity.make_loss(arguments)).__name__ == "DistillationLoss", "without class indices: the teacher's embeddings"
+    assert identity.make_head(32, arguments).fc.out_features == 16
+    with pytest.raises(facezoo.ConfigError, match=r"task 'identity' has no arguments \['margn'\]; valid: \['dropout', 'embedding_dim'"):
+        identity.make_head(32, {**arguments, "margn": 0.5})
+    with pytest.raises(facezoo.PluginError, match=r"task 't': argument 'dropout' is in both head and loss"):
+        facezoo.TaskSpec("t", "", print, print, print, head={"dropout": 0.1}, loss={"dropout": 0.1})
+
+
+def test_forgetting_models_keeps_plugins_registered_by_hand(tmp_path):
+    """What export calls after writing a model directory into a plugin's weights folder."""
+    facezoo.register_plugin(types.SimpleNamespace(facezoo_register_tasks=facezoo.hookimpl(lambda register: register(_toy_task()))), name="toy-task")
+    folder = tmp_path / "weights"
+
+    def register_models(register):
+        register(facezoo.registry.shipped_models("toy", folder))
+
+    facezoo.register_plugin(types.SimpleNamespace(facezoo_register_models=facezoo.hookimpl(register_models)), name="toy-models")
+    assert facezoo.list_models("toy/*") == []
+    facezoo.load("toy", "test_resnet", pretrained=False).save_pretrained(folder / "test_resnet.new")
+    assert facezoo.list_models("toy/*") == [], "the registry is cached"
+    _plugins.forget_models()
+    assert facezoo.list_models("toy/*") == ["toy/test_resnet.new"]
+    assert "toy" in facezoo.list_tasks() and {"toy-task", "toy-models"} <= {p.name for p in facezoo.list_plugins()}
+
+
 def test_plugins_import_no_torch():
     code = "import sys, facezoo; facezoo.list_tasks(); facezoo.list_models(); facezoo.list_plugins(); print(sorted(m for m in ('torch', 'timm') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -143,11 +211,8 @@ def test_plugins_import_no_torch():
 
 def _toy_task(detector: str | None = None) -> facezoo.TaskSpec:
     """A one-number regression task built from facezoo.heads (a plugin's simplest possible task)."""
-    from facezoo_beauty import BeautyResult
 
-    def build_head(num_features, **_):
-        from facezoo.heads import linear_head
-
+    def build_head(num_features):
         return linear_head(num_features, 1)
 
     def postprocess(outputs, crops, config):
@@ -157,7 +222,7 @@ def _toy_task(detector: str | None = None) -> facezoo.TaskSpec:
         name="toy",
         summary="a test task",
         build_head=build_head,
-        build_loss=lambda **_: None,
+        build_loss=lambda: None,
         postprocess=postprocess,
         preprocess=facezoo.Preprocess(input_size=(32, 32), detector=detector),
     )
@@ -189,8 +254,6 @@ def test_facezoo_register_models_makes_a_local_model_loadable_by_id(tmp_path):
 
 
 def test_facezoo_register_datasets_adds_an_adapter(tmp_path):
-    import facezoo.data
-
     def build(data_root, split):
         return facezoo.data.image_folder(data_root / "toy" / split, task="toy", split=split)
 
@@ -207,8 +270,6 @@ def test_facezoo_register_datasets_adds_an_adapter(tmp_path):
 
 
 def test_the_example_plugins_dataset_adapter(tmp_path):
-    import facezoo.data
-
     for label, images in (("no_glasses", FACES[:2]), ("glasses", FACES[2:3])):
         folder = tmp_path / "glasses" / "val" / label
         folder.mkdir(parents=True)
@@ -254,8 +315,6 @@ def test_the_example_plugins_detector_keeps_the_largest_face():
 
 
 def test_facezoo_register_commands_adds_a_subcommand(capsys):
-    from facezoo.cli import main
-
     def run(args):
         print(f"hello {args.who}")
         return 0
@@ -269,8 +328,6 @@ def test_facezoo_register_commands_adds_a_subcommand(capsys):
 
 
 def test_a_plugin_command_cannot_take_a_core_name(capsys):
-    from facezoo.cli import main
-
     spec = facezoo.CommandSpec("predict", help="clash", add_arguments=lambda p: None, run=lambda a: 0)
     facezoo.register_plugin(types.SimpleNamespace(facezoo_register_commands=facezoo.hookimpl(lambda register: register(spec))), name="clash-plugin")
     assert main(["list"]) == 2
@@ -278,8 +335,6 @@ def test_a_plugin_command_cannot_take_a_core_name(capsys):
 
 
 def test_the_example_plugins_command(capsys, tmp_path):
-    from facezoo.cli import main
-
     facezoo.load("glasses", "test_resnet", pretrained=False).save_pretrained(tmp_path / "model")
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -302,7 +357,6 @@ class ConstantBeautyTeacher:
 
 def test_facezoo_register_teachers_adds_labels_training_mixes_with_the_datasets(tmp_path, monkeypatch):
     """Targets are gt_weight × label + (1 − gt_weight) × teacher where a face has both."""
-    from facezoo.training.data import Source, training_data
 
     monkeypatch.setenv("FACEZOO_CACHE", str(tmp_path / "cache"))
     spec = facezoo.TeacherSpec("constant-5", task="beauty", build=ConstantBeautyTeacher, license="CC0, made up for a test")
@@ -344,7 +398,6 @@ def test_a_plugin_whose_hook_raises_is_skipped_whole_with_a_warning(tmp_path, mo
 def test_evaluate_against_a_teachers_labels_on_another_tasks_dataset(tmp_path, monkeypatch):
     """A model can be measured against a teacher on faces of any dataset (e.g. keypoints against
     dlib's on LFW), even one whose own protocol is pairs."""
-    import os
 
     if "FACEZOO_DATA" not in os.environ:
         pytest.skip("needs the shared data")
@@ -370,8 +423,6 @@ class RandomEmbeddingTeacher:
 def test_identity_learns_a_teachers_embeddings_and_validates_on_held_out_people(tmp_path, monkeypatch):
     """The distillation recipe's shape: teacher embeddings to learn, people's ids to validate and
     calibrate the threshold on (CelebA's val people)."""
-    import json
-    import os
 
     if "FACEZOO_DATA" not in os.environ:
         pytest.skip("needs the shared data")
@@ -386,4 +437,4 @@ def test_identity_learns_a_teachers_embeddings_and_validates_on_held_out_people(
     assert "val_pair_accuracy" in history[-1] and "val_loss" not in history[-1]
     model = facezoo.load(out, runtime="torch")
     assert -1.0 <= model.threshold <= 1.0 and model.config.teachers == ("random-16",)
-    assert "target_spread" in model.config.head, "the head starts at the teacher's spread"
+    assert model.config.head["target_spread"] is not None, "the head starts at the teacher's spread"

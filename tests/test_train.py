@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 import facezoo
+from facezoo.cli import build_parser
+from facezoo.training.settings import TrainSettings, command_line, from_arguments
 
 DATA = Path(os.environ.get("FACEZOO_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared data not found at {DATA}")
@@ -27,8 +31,6 @@ TINY = dict(backbone="test_efficientnet", init="random", input_size=(32, 32), li
 
 
 def weights(directory: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
     return load_file(str(directory / "model.safetensors"))
 
 
@@ -102,11 +104,6 @@ def test_a_model_started_from_another_inherits_its_terms_and_data(tmp_path, monk
     ],
 )
 def test_the_reproduce_command_parses_back_to_the_same_settings(settings):
-    import shlex
-
-    from facezoo.cli import build_parser
-    from facezoo.training.settings import TrainSettings, command_line, from_arguments
-
     original = TrainSettings(**settings)
     argv = shlex.split(command_line(original))
     assert argv[:2] == ["facezoo", "train"]

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from safetensors.numpy import load_file
 
-from facezoo.detection import YuNet
+from facezoo.detection import MTCNN, YuNet
+from facezoo.detection.convert_yunet import convert
 from facezoo.detection.yunet import ONNX_PATH, WEIGHTS_PATH
 from facezoo.detection.yunet_net import YuNetNet
 
@@ -78,10 +80,6 @@ def test_both_runtimes_find_the_same_faces() -> None:
     reason=f"the authors' files are not at {AUTHORS}",
 )
 def test_shipped_weights_are_the_authors_converted(tmp_path: Path) -> None:
-    import torch
-
-    from facezoo.detection.convert_yunet import convert
-
     shipped = load_file(str(WEIGHTS_PATH))
     converted = convert(AUTHORS)
     assert sorted(shipped) == sorted(converted)
@@ -217,8 +215,6 @@ def test_onet_refines_the_landmarks_of_upright_faces_only(detector: YuNet) -> No
 
 @needs_photos
 def test_mtcnn_landmarks_for_its_own_boxes_match_its_detections() -> None:
-    from facezoo.detection import MTCNN
-
     mtcnn = MTCNN.from_pretrained()
     image = load(PORTRAIT)
     (face,) = mtcnn.detect([image])[0]

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from huggingface_hub import ModelCard
 
 import facezoo
 from facezoo.testing import PHOTOS
@@ -28,8 +29,6 @@ def test_every_task_ships_a_default_model():
 
 @pytest.mark.parametrize("model_id", SHIPPED)
 def test_shipped_model_has_matching_card(model_id):
-    from huggingface_hub import ModelCard
-
     model = facezoo.load(model_id)
     assert model.config.trained and model.config.model_id == model_id
     shipped_card = Path(facezoo._plugins.registry().get("model", model_id).source) / "README.md"
@@ -61,7 +60,7 @@ def test_shipped_model_gives_the_same_answers_on_onnx_runtime(model_id):
     on_torch = facezoo.load(model_id, runtime="torch").predict(photo)
     on_onnx = facezoo.load(model_id, runtime="onnx").predict(photo)
     assert len(on_torch) == len(on_onnx) == 7
-    for a, b in zip(on_torch, on_onnx):
+    for a, b in zip(on_torch, on_onnx, strict=True):
         numbers_a, numbers_b = _numbers(a.to_dict()), _numbers(b.to_dict())
         # float32 on another engine: equal to rounding (ages in years, pixels and probabilities alike)
         assert numbers_b == pytest.approx(numbers_a, rel=2e-3, abs=0.02 if model_id.startswith("keypoints") else 2e-3)

@@ -177,7 +177,7 @@ def manifest(path: str | os.PathLike, task: str, *, path_column: str = "path", l
     else:
         labels = tuple(sorted({str(v) for v in values}))
         targets = [labels.index(str(v)) for v in values]
-    samples = [Sample(path.parent / str(r[path_column]), t) for r, t in zip(rows, targets)]
+    samples = [Sample(path.parent / str(r[path_column]), t) for r, t in zip(rows, targets, strict=True)]
     missing = [s.path for s in samples if not s.path.exists()]
     if missing:
         raise DatasetError(f"{path}: {len(missing)} listed images do not exist, e.g. {missing[0]}")

@@ -19,13 +19,13 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from .._images import load_image
 from ..config import Preprocess
+from ..errors import ConfigError
 from ..results import Face
 from . import FaceDataset, cache_dir
 
@@ -59,7 +59,7 @@ class DatasetFaces:
             Face(box=tuple(map(float, box)), score=float(score), landmarks=tuple(tuple(map(float, p)) for p in marks))
             if found
             else None
-            for found, box, score, marks in zip(data["found"], data["boxes"], data["scores"], data["landmarks"])
+            for found, box, score, marks in zip(data["found"], data["boxes"], data["scores"], data["landmarks"], strict=True)
         ]
         return cls(faces)
 
@@ -90,7 +90,7 @@ def dataset_faces(dataset: FaceDataset, preprocess: Preprocess, *, cache: bool =
     from .._detect import detect_faces
 
     if preprocess.detector is None:
-        raise ValueError("dataset_faces() needs a preprocess that names a detector")
+        raise ConfigError("dataset_faces() needs a preprocess that names a detector (preprocess.detector is None)")
     path = cache_dir("detections") / f"{dataset.name}-{dataset.split}-{preprocess.detector}-{detection_key(dataset, preprocess)}.npz"
     if cache and path.exists():
         with np.load(path) as data:

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
+from facezoo.errors import InputError
+
 __all__ = ["ARCFACE_TEMPLATE_112", "align_face", "apply_affine", "crop_box", "estimate_similarity"]
 
 
@@ -71,12 +73,12 @@ def estimate_similarity(
     src = np.asarray(src_points, dtype=np.float64).reshape(-1, 2)
     dst = np.asarray(dst_points, dtype=np.float64).reshape(-1, 2)
     if src.shape != dst.shape or len(src) < 2:
-        raise ValueError(f"need matching point sets of at least 2 points, got {src.shape} and {dst.shape}")
+        raise InputError(f"need matching point sets of at least 2 points, got {src.shape} and {dst.shape}")
     src_mean, dst_mean = src.mean(axis=0), dst.mean(axis=0)
     src_c, dst_c = src - src_mean, dst - dst_mean
     src_var = (src_c**2).sum() / len(src)
     if src_var < 1e-12:
-        raise ValueError("source points are all identical")
+        raise InputError("the source points are all identical: landmarks that span no area cannot be aligned")
     cov = dst_c.T @ src_c / len(src)
     u, s, vt = np.linalg.svd(cov)
     signs = np.ones(2)
@@ -181,7 +183,7 @@ def crop_box(
     if square:
         bw = bh = max(bw, bh)
     if bw <= 0 or bh <= 0:
-        raise ValueError(f"empty box {box}")
+        raise InputError(f"empty box {box}: a face box needs x2 > x1 and y2 > y1")
     height, width = output_size
     sx, sy = bw / width, bh / height
     left, top = cx - bw / 2, cy - bh / 2

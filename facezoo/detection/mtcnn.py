@@ -27,6 +27,7 @@ from PIL import Image
 
 from facezoo.detection.base import Detection, FaceDetector
 from facezoo.detection.boxes import nms
+from facezoo.errors import ConfigError, InputError
 
 __all__ = ["MTCNN", "ONNX_PATHS", "WEIGHTS_PATH"]
 
@@ -142,7 +143,7 @@ def _to_rgb(image: np.ndarray) -> np.ndarray:
     if image.ndim == 2:
         image = image[:, :, None]
     if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
-        raise ValueError(f"expected an HxWx3 RGB image, got shape {image.shape}")
+        raise InputError(f"expected an HxWx3 RGB image, got shape {image.shape}; pass a color (or gray) photo as a uint8 array")
     if image.shape[2] == 1:
         return np.repeat(image, 3, axis=2)
     return image[:, :, :3]
@@ -181,7 +182,7 @@ class MTCNN(FaceDetector):
 
     def __init__(self, runners: dict[str, Runner], max_side: int = 1600, image_batch_size: int = 4, runtime: str = "torch") -> None:
         if max_side < _PNET_CELL or image_batch_size < 1:
-            raise ValueError("need max_side >= 12 and image_batch_size >= 1")
+            raise ConfigError(f"MTCNN needs max_side >= 12 and image_batch_size >= 1, got {max_side} and {image_batch_size}")
         self.runners, self.max_side, self.image_batch_size, self.runtime = runners, max_side, image_batch_size, runtime
 
     @classmethod
@@ -232,7 +233,7 @@ class MTCNN(FaceDetector):
         if isinstance(images, np.ndarray) and images.ndim != 4:
             raise TypeError("detect() takes a list of images; wrap a single image as [image]")
         if min_face_size <= 0 or not 0 < scale_factor < 1 or len(thresholds) != 3:
-            raise ValueError("need min_face_size > 0, 0 < scale_factor < 1 and three thresholds")
+            raise ConfigError(f"MTCNN.detect needs min_face_size > 0, 0 < scale_factor < 1 and three thresholds, got {min_face_size}, {scale_factor} and {thresholds}")
 
         results: list[list[Detection]] = [[] for _ in images]
         groups: dict[tuple[int, int], list[tuple[int, np.ndarray, float, float]]] = defaultdict(list)
@@ -353,7 +354,7 @@ class MTCNN(FaceDetector):
         all_boxes, all_scores, all_offsets, all_idx = [], [], [], []
         scales = _pyramid_scales(height, width, min_face_size, factor)
         levels = _area_resize(images, [(int(height * scale + 1), int(width * scale + 1)) for scale in scales])
-        for scale, level in zip(scales, levels):
+        for scale, level in zip(scales, levels, strict=True):
             prob, offsets = self.runners["pnet"](level)
             idx, ys, xs = np.nonzero(prob >= threshold)
             cells = np.stack([xs, ys], axis=1).astype(np.float32)

@@ -31,6 +31,7 @@ from PIL import Image
 
 from facezoo.detection.base import Detection, FaceDetector
 from facezoo.detection.boxes import nms
+from facezoo.errors import ConfigError, InputError
 
 __all__ = ["ONNX_PATH", "STRIDES", "WEIGHTS_PATH", "YuNet"]
 
@@ -52,7 +53,7 @@ def _to_rgb(image: np.ndarray) -> np.ndarray:
     if image.ndim == 2:
         image = image[:, :, None]
     if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
-        raise ValueError(f"expected an HxWx3 RGB image, got shape {image.shape}")
+        raise InputError(f"expected an HxWx3 RGB image, got shape {image.shape}; pass a color (or gray) photo as a uint8 array")
     if image.shape[2] == 1:
         return np.repeat(image, 3, axis=2)
     return image[:, :, :3]
@@ -144,7 +145,7 @@ class YuNet(FaceDetector):
         runtime: str = "onnx",
     ) -> None:
         if not 32 <= min_side <= max_side or image_batch_size < 1 or not 0 <= score_threshold <= 1 or not 0 < nms_threshold <= 1:
-            raise ValueError("need 32 <= min_side <= max_side, image_batch_size >= 1, 0 <= score_threshold <= 1 and 0 < nms_threshold <= 1")
+            raise ConfigError("YuNet needs 32 <= min_side <= max_side, image_batch_size >= 1, 0 <= score_threshold <= 1 and 0 < nms_threshold <= 1")
         self.runner, self.runtime = runner, runtime
         self.max_side, self.min_side = max_side, min_side
         self.score_threshold, self.nms_threshold, self.image_batch_size = score_threshold, nms_threshold, image_batch_size

@@ -11,7 +11,6 @@ Example:
 from __future__ import annotations
 
 from .._lazy import lazy_getattr
-
 from .settings import TOKEN_VARIABLE, ServeSettings
 
 _LAZY = {"create_app": ".app", "serve": ".app"}

@@ -26,16 +26,20 @@ from __future__ import annotations
 import contextlib
 import copy
 import importlib.util
+import io
 import json
 import math
 import os
+import struct
 import tempfile
 import unittest
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from .. import _plugins
 from .._factory import load
@@ -266,9 +270,9 @@ def check_training(model, photos: Sequence[Any] | None = None, steps: int = 8) -
         if isinstance(module, nn.Dropout):
             module.eval()  # the loss of one fixed batch must be comparable from step to step
     losses = []
-    with _step(name, f"{steps} optimisation steps with build_loss(**head)"), torch.random.fork_rng(devices=[]):
+    with _step(name, f"{steps} optimisation steps with the task's loss"), torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        loss_fn = spec.build_loss(**{"num_classes": classes, **config.head})
+        loss_fn = spec.make_loss(config.head, num_classes=classes)
         optimizer = torch.optim.Adam([*network.parameters(), *loss_fn.parameters()], lr=1e-3)
         for _ in range(steps):
             loss = loss_fn(network(images), targets)
@@ -303,7 +307,11 @@ def check_save_load(model, directory: str | Path, photos: Sequence[Any] | None =
         torch.manual_seed(1)  # a load that forgot the weights would now differ
         loaded = load(str(directory), runtime="torch")
     _require(loaded.config == model.config, name, f"config.json does not load back as the config it was saved from: {loaded.config} != {model.config}")
-    _require(type(loaded) is type(model) and not loaded.network.training, name, f"facezoo.load gave a {type(loaded).__name__} in training mode={loaded.network.training}, not a {type(model).__name__} in eval mode")
+    _require(
+        type(loaded) is type(model) and not loaded.network.training,
+        name,
+        f"facezoo.load gave a {type(loaded).__name__} in training mode={loaded.network.training}, not a {type(model).__name__} in eval mode",
+    )
     batch = model.transform.to_array(model.prepare(photos, detect=False)[0])
     _require(bool((model.network.run(batch) == loaded.network.run(batch)).all()), name, "the loaded model's outputs differ from the saved one's")
     saved, back = (_flat(m.predict(photos, detect=False)) for m in (model, loaded))
@@ -399,11 +407,6 @@ def png_claiming(width: int, height: int) -> bytes:
         >>> len(png_claiming(30000, 30000)) < 100
         True
     """
-    import io
-    import struct
-    import zlib
-
-    from PIL import Image
 
     buffer = io.BytesIO()
     Image.new("L", (16, 16)).save(buffer, format="PNG")

@@ -14,7 +14,19 @@ Example:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .._lazy import lazy_getattr
+
+if TYPE_CHECKING:  # what _LAZY imports on first use, for type checkers and IDEs ("X as X": re-exported)
+    from .data import Source as Source
+    from .data import training_data as training_data
+    from .run import RunDirectory as RunDirectory
+    from .settings import TrainSettings as TrainSettings
+    from .settings import command_line as command_line
+    from .trainer import check_settings as check_settings
+    from .trainer import export as export
+    from .trainer import train as train
 
 _LAZY = {
     "train": ".trainer",

@@ -156,7 +156,7 @@ def plot_history(history: list[dict[str, Any]], path: Path) -> Path | None:
     axes[0].plot(x, [r["train_loss"] for r in history], label="train loss")
     if all("val_loss" in r for r in history):
         axes[0].plot(x, [r["val_loss"] for r in history], label="val loss")
-    for ax, name in zip(axes[1:], metrics):
+    for ax, name in zip(axes[1:], metrics, strict=True):
         ax.plot(x, [r.get(name, np.nan) for r in history])
         ax.set_title(name[4:])
     head_epochs = sum(r["stage"] == "head" for r in history)

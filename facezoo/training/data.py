@@ -87,7 +87,7 @@ def encode_targets(task: TaskSpec, raw: list, arrays, rows: np.ndarray) -> np.nd
     """``task.encode_target`` of each raw target with the crop of its face."""
     if task.encode_target is None:
         return np.asarray(raw)
-    return np.stack([np.asarray(task.encode_target(value, arrays.crop(int(row)))) for value, row in zip(raw, rows)])
+    return np.stack([np.asarray(task.encode_target(value, arrays.crop(int(row)))) for value, row in zip(raw, rows, strict=True)])
 
 
 def source_data(

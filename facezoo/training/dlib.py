@@ -51,7 +51,7 @@ def model_file(name: str) -> Path:
     return path
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def shape_predictor(name: str):
     """A dlib shape predictor loaded once per process."""
     return dlib().shape_predictor(str(model_file(name)))

@@ -88,7 +88,7 @@ def reframe(
         f"`{old.detector}` (score ≥ {old.min_face_score:g}); `predict`, and every number in this card, now use `{new.detector}` "
         f"(score ≥ {new.min_face_score:g}). The headline on the old framing was {was}."
     )
-    _plugins.reset()
+    _plugins.forget_models()  # the model written into a plugin's weights folder is registered now
     write_model_dir(directory, model.config, None, measured_card(model.config, settings, reports, data=data, training=training))  # the weights stay byte for byte
     return {k: (before.metrics[k], model.config.metrics[k]) for k in model.config.metrics if k in before.metrics}
 

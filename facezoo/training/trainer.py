@@ -159,7 +159,7 @@ def _train(settings: TrainSettings, output: Path, data_root: str | None, stop_af
         load_imagenet(model.network.backbone, weights)
     targets = train_data.targets
     classes = int(targets.max()) + 1 if targets.dtype == torch.int64 and targets.ndim == 1 else None
-    loss = spec.build_loss(**{"num_classes": classes, **config.head})
+    loss = spec.make_loss(config.head, num_classes=classes)
     loop = Loop(model, loss, spec, settings, train_data, val_data, directory, progress)
     state = loop.restore()
     loop.stage_head(state)
@@ -172,7 +172,10 @@ def _train(settings: TrainSettings, output: Path, data_root: str | None, stop_af
         return output
     model.network.load_state_dict(loop.best[1])
     model.network.eval()
-    summary = {"machine": _machine(), "train_faces": len(train_data), "val_faces": len(val_data), "validation": val_name, "sources": {s: train_data.sources.count(s) for s in dict.fromkeys(train_data.sources)}}
+    summary = {
+        "machine": _machine(), "train_faces": len(train_data), "val_faces": len(val_data), "validation": val_name,
+        "sources": {s: train_data.sources.count(s) for s in dict.fromkeys(train_data.sources)},
+    }
     if directory.reschedules():
         summary["reschedules"] = directory.reschedules()
     if spec.calibrate is not None:
@@ -246,7 +249,7 @@ def export(
     if quantize not in (None, "int8") or (quantize and not onnx):
         raise FacezooError("quantize must be 'int8', together with onnx=True")
     reports = measure(model, settings, target_dir, half=half, data_root=data_root, smoke_limit=smoke_limit, checks=checks, onnx=onnx, quantize=quantize, calibration=calibration)
-    _plugins.reset()  # a model exported into a plugin's weights folder is registered now: its card says so
+    _plugins.forget_models()  # a model exported into a plugin's weights folder is registered now: its card says so
     card = training_card(model.config, settings, history, reports, summary)
     return write_model_dir(target_dir, model.config, model.network.state_dict(), card, half=half)
 

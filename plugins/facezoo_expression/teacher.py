@@ -16,7 +16,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from PIL import Image
 
+from facezoo.detection import crop_box
 from facezoo.errors import MissingExtraError
 from facezoo.training import dlib as dlib_tools
 
@@ -30,7 +32,6 @@ FER_FRAMING = (0.0, -0.028, 0.99)
 
 
 def _network():
-    import torch
     from torch import nn
     from torch.nn import functional as F
 
@@ -133,9 +134,6 @@ class FerTeacher:
 
     def crop(self, image: np.ndarray, face) -> np.ndarray:
         """The 64×64 gray face as FER2013 frames it."""
-        from PIL import Image
-
-        from facezoo.detection import crop_box
 
         x1, y1, x2, y2 = face.box
         width = x2 - x1
@@ -148,7 +146,7 @@ class FerTeacher:
     def label(self, images, faces) -> np.ndarray:
         import torch
 
-        batch = np.stack([self.crop(image, face) for image, face in zip(images, faces)]).astype(np.float32)
+        batch = np.stack([self.crop(image, face) for image, face in zip(images, faces, strict=True)]).astype(np.float32)
         batch = (batch / 255.0 - 0.5) * 2.0
         with torch.inference_mode():
             probs = self.net(torch.from_numpy(batch)[:, None]).numpy()

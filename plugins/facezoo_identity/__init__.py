@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from facezoo import DatasetSpec, FaceResult, Preprocess, TaskSpec, hookimpl
+from facezoo import CommandSpec, DatasetSpec, FaceResult, Preprocess, TaskSpec, TeacherSpec, hookimpl
+from facezoo.registry import shipped_models
 
 #: Terms of the teacher this task can learn from (training time only; see teacher.py).
 TEACHER_LICENSE = (
@@ -56,7 +58,7 @@ class Verification:
         return {"same": self.same, "similarity": self.similarity, "threshold": self.threshold}
 
 
-def build_head(num_features: int, embedding_dim: int = 128, dropout: float = 0.0, target_spread: dict | None = None, **_):
+def build_head(num_features: int, embedding_dim: int = 128, dropout: float = 0.0, target_spread: dict | None = None):
     from .head import EmbeddingHead
 
     return EmbeddingHead(num_features, embedding_dim, dropout, target_spread)
@@ -74,7 +76,7 @@ def fit_head(head: dict, targets) -> dict:
     return {**head, "target_spread": {"mean": [round(float(v), 5) for v in unit.mean(0)], "std": [round(float(v), 5) for v in unit.std(0)]}}
 
 
-def build_loss(num_classes: int | None = None, embedding_dim: int = 128, loss: str = "arcface", margin: float = 0.3, scale: float = 32.0, relational: float = 1.0, **_):
+def build_loss(num_classes: int | None = None, embedding_dim: int = 128, loss: str = "arcface", margin: float = 0.3, scale: float = 32.0, relational: float = 1.0):
     """Identity labels (``num_classes`` given): a margin softmax, ``arcface`` or ``cosface``.
     A teacher's embeddings: ``1 − cos`` to them plus ``relational`` × the squared difference of
     the in-batch similarity matrices (the student learns the teacher's face space)."""
@@ -232,12 +234,7 @@ def facezoo_register_datasets(register):
 
 @hookimpl
 def facezoo_register_models(register):
-    from pathlib import Path
-
-    from facezoo.registry import shipped_models
-
-    for spec in shipped_models('identity', Path(__file__).parent / "weights", default='efficientnet_lite0.distilled-dlib'):
-        register(spec)
+    register(shipped_models("identity", Path(__file__).parent / "weights", default="efficientnet_lite0.distilled-dlib"))
 
 
 @hookimpl
@@ -254,7 +251,9 @@ def facezoo_register_tasks(register):
             calibrate=calibrate,
             fit_head=fit_head,
             preprocess=Preprocess(input_size=(112, 112), crop="align", scale=0.75),
-            head={"embedding_dim": 128, "dropout": 0.0, "loss": "arcface", "margin": 0.3, "scale": 32.0, "relational": 1.0, "threshold": 0.5},
+            head={"embedding_dim": 128, "dropout": 0.0, "target_spread": None},
+            loss={"loss": "arcface", "margin": 0.3, "scale": 32.0, "relational": 1.0},
+            calibration={"threshold": 0.5},
             monitor=("cosine_to_teacher", "max"),
             tolerances=(("accuracy", "max", 0.01),),
             output_width=lambda **head: head.get("embedding_dim", 128),
@@ -267,28 +266,19 @@ def facezoo_register_tasks(register):
 
 @hookimpl
 def facezoo_register_teachers(register):
-    from facezoo.registry import TeacherSpec
+    register(TeacherSpec("dlib-resnet", task="identity", build="facezoo_identity.teacher:build", license=TEACHER_LICENSE, summary="dlib's 128-d face-recognition ResNet (public domain)"))
 
-    register(TeacherSpec("dlib-resnet", task="identity", build=_build_teacher, license=TEACHER_LICENSE, summary="dlib's 128-d face-recognition ResNet (public domain)"))
-
-
-def _build_teacher():
-    from .teacher import build
-
-    return build()
 
 @hookimpl
 def facezoo_register_commands(register):
-    from facezoo.registry import CommandSpec
-
-    from . import commands
-
-    register(CommandSpec("verify", help="are two photos the same person?", add_arguments=commands.add_verify_arguments, run=commands.run_verify))
     register(
-        CommandSpec(
-            "distill",
-            help="train an identity student on dlib's ResNet embeddings of every bundle face (resumable)",
-            add_arguments=commands.add_distill_arguments,
-            run=commands.run_distill,
-        )
+        [
+            CommandSpec("verify", help="are two photos the same person?", add_arguments="facezoo_identity.commands:add_verify_arguments", run="facezoo_identity.commands:run_verify"),
+            CommandSpec(
+                "distill",
+                help="train an identity student on dlib's ResNet embeddings of every bundle face (resumable)",
+                add_arguments="facezoo_identity.commands:add_distill_arguments",
+                run="facezoo_identity.commands:run_distill",
+            ),
+        ]
     )

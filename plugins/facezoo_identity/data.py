@@ -57,7 +57,7 @@ def build_lfw(data_root: Path, split: str) -> FaceDataset:
         path = root / "lfw" / person / f"{person}_{int(number):04d}.jpg"
         return index.setdefault(path, len(index))
 
-    for k, line in enumerate(l for l in lines[1:] if l.strip()):
+    for k, line in enumerate(text for text in lines[1:] if text.strip()):
         parts = line.split("\t")
         if len(parts) == 3:
             a, b, same = image(parts[0], parts[1]), image(parts[0], parts[2]), True

@@ -29,7 +29,7 @@ class DlibResNetTeacher:
 
     def label(self, images, faces) -> np.ndarray:
         chips = []
-        for image, face in zip(images, faces):
+        for image, face in zip(images, faces, strict=True):
             shape = dlib_tools.shape(image, dlib_tools.face_rectangle(image, face), "shape_predictor_5_face_landmarks.dat")
             chips.append(self.dlib.get_face_chip(image, shape, size=CHIP_SIZE, padding=CHIP_PADDING))
         vectors = np.asarray(self.network.compute_face_descriptor(chips), dtype=np.float32).reshape(len(chips), -1)

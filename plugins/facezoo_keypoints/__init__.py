@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from facezoo import DatasetSpec, FaceResult, Preprocess, TaskSpec, hookimpl
+from facezoo import DatasetSpec, FaceResult, Preprocess, TaskSpec, TeacherSpec, hookimpl
+from facezoo.registry import shipped_models
 
 #: Terms of the teacher this task can learn from (training time only; see teacher.py).
 TEACHER_LICENSE = (
@@ -46,7 +48,7 @@ class KeypointsResult(FaceResult):
         return f"{len(self.points)} points"
 
 
-def build_head(num_features, dropout: float = 0.1, channels: int = 64, **_):
+def build_head(num_features, dropout: float = 0.1, channels: int = 64):
     """A spatial regression head: the backbone's feature map, reduced to ``channels`` by a 1×1
     convolution, flattened with its layout kept, then a linear layer to 136 coordinates."""
     from .head import SpatialRegressionHead
@@ -54,7 +56,7 @@ def build_head(num_features, dropout: float = 0.1, channels: int = 64, **_):
     return SpatialRegressionHead(num_features, 2 * NUM_POINTS, channels=channels, dropout=dropout)
 
 
-def build_loss(beta: float = 0.02, **_):
+def build_loss(beta: float = 0.02):
     """Smooth-L1 on coordinates normalised to [-1, 1] over the face crop."""
     from torch import nn
 
@@ -74,7 +76,7 @@ def postprocess(outputs, crops, config) -> list[KeypointsResult]:
     pixels = to_crop_pixels(outputs, config.preprocess.input_size)
     return [
         KeypointsResult(points=[[round(float(x), 3), round(float(y), 3)] for x, y in crop.to_image(p)])
-        for p, crop in zip(pixels, crops)
+        for p, crop in zip(pixels, crops, strict=True)
     ]
 
 
@@ -154,12 +156,7 @@ def facezoo_register_datasets(register):
 
 @hookimpl
 def facezoo_register_models(register):
-    from pathlib import Path
-
-    from facezoo.registry import shipped_models
-
-    for spec in shipped_models('keypoints', Path(__file__).parent / "weights", default="efficientnet_lite0.distilled"):
-        register(spec)
+    register(shipped_models("keypoints", Path(__file__).parent / "weights", default="efficientnet_lite0.distilled"))
 
 
 @hookimpl
@@ -173,7 +170,8 @@ def facezoo_register_tasks(register):
             postprocess=postprocess,
             metrics=metrics,
             preprocess=Preprocess(input_size=(112, 112), crop="align", scale=0.75),
-            head={"dropout": 0.1, "beta": 0.02, "channels": 64},
+            head={"dropout": 0.1, "channels": 64},
+            loss={"beta": 0.02},
             default_backbone="efficientnet_lite0",
             encode_target=encode_target,
             augment_targets=augment_targets,
@@ -188,12 +186,4 @@ def facezoo_register_tasks(register):
 
 @hookimpl
 def facezoo_register_teachers(register):
-    from facezoo.registry import TeacherSpec
-
-    register(TeacherSpec("dlib-68", task="keypoints", build=_build_teacher, license=TEACHER_LICENSE, summary="dlib's 68-point shape predictor (iBUG 300-W; non-commercial)"))
-
-
-def _build_teacher():
-    from .teacher import build
-
-    return build()
+    register(TeacherSpec("dlib-68", task="keypoints", build="facezoo_keypoints.teacher:build", license=TEACHER_LICENSE, summary="dlib's 68-point shape predictor (iBUG 300-W; non-commercial)"))

@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from facezoo.errors import PluginError
+
 
 class SpatialRegressionHead(nn.Module):
     """Feature map (``C×H×W``, or ``L×C`` tokens) → 1×1 projection to ``channels`` → flatten → linear.
@@ -18,7 +20,7 @@ class SpatialRegressionHead(nn.Module):
     def __init__(self, feature_shape, outputs: int, channels: int = 64, dropout: float = 0.1):
         super().__init__()
         if isinstance(feature_shape, int):
-            raise ValueError("the keypoints head needs the unpooled feature map (TaskSpec.pooled=False)")
+            raise PluginError("the keypoints head needs the unpooled feature map: register its task with TaskSpec(pooled=False)")
         self.tokens = len(feature_shape) == 2
         in_channels = feature_shape[-1] if self.tokens else feature_shape[0]
         cells = feature_shape[0] if self.tokens else math.prod(feature_shape[1:])

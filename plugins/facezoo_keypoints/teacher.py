@@ -14,7 +14,6 @@ import numpy as np
 from facezoo.training import dlib as dlib_tools
 
 
-
 class Dlib68Teacher:
     """Labels each face with dlib's 68 points (68×2, image pixels)."""
 
@@ -25,7 +24,7 @@ class Dlib68Teacher:
         return np.stack(
             [
                 dlib_tools.points(dlib_tools.shape(image, dlib_tools.face_rectangle(image, face), "shape_predictor_68_face_landmarks.dat"))
-                for image, face in zip(images, faces)
+                for image, face in zip(images, faces, strict=True)
             ]
         )
 

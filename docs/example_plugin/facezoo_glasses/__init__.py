@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from facezoo import CommandSpec, DatasetSpec, DetectorSpec, FaceResult, PretrainedSpec, Preprocess, TaskSpec, TeacherSpec, hookimpl
+from facezoo import CommandSpec, DatasetSpec, DetectorSpec, FaceResult, Preprocess, PretrainedSpec, TaskSpec, TeacherSpec, hookimpl
 
 LABELS = ("no_glasses", "glasses")  # class index 0 and 1, also the dataset's folder names
 
@@ -32,13 +32,13 @@ class GlassesResult(FaceResult):
         return "glasses" if self.glasses else "no glasses"
 
 
-def build_head(num_features: int, hidden: int = 128, dropout: float = 0.2, **_):
+def build_head(num_features: int, hidden: int = 128, dropout: float = 0.2):
     from .head import GlassesHead
 
     return GlassesHead(num_features, hidden=hidden, dropout=dropout)
 
 
-def build_loss(label_smoothing: float = 0.0, **_):
+def build_loss(label_smoothing: float = 0.0):
     from torch import nn
 
     return nn.CrossEntropyLoss(label_smoothing=label_smoothing)
@@ -83,7 +83,8 @@ def facezoo_register_tasks(register):
             decode=decode,
             encode_target=encode_target,
             preprocess=Preprocess(input_size=(96, 96), crop="box", margin=0.2, detector="mtcnn-largest"),
-            head={"hidden": 128, "dropout": 0.2, "label_smoothing": 0.0},
+            head={"hidden": 128, "dropout": 0.2},
+            loss={"label_smoothing": 0.0},
             labels=LABELS,
             default_backbone="mobilenetv3_small_100",
             monitor=("accuracy", "max"),
@@ -121,9 +122,7 @@ def facezoo_register_datasets(register):
 
 @hookimpl
 def facezoo_register_detectors(register):
-    from .detector import build_detector
-
-    register(DetectorSpec("mtcnn-largest", build=build_detector, summary="facezoo's MTCNN, keeping only the largest face"))
+    register(DetectorSpec("mtcnn-largest", build="facezoo_glasses.detector:build_detector", summary="facezoo's MTCNN, keeping only the largest face"))
 
 
 @hookimpl
@@ -132,21 +131,21 @@ def facezoo_register_teachers(register):
         TeacherSpec(
             "glasses-ensemble",
             task="glasses",
-            build=build_teacher,
+            build="facezoo_glasses.teacher:build_teacher",
             license="the terms of the models in $FACEZOO_GLASSES_TEACHERS",
             summary="the average of bigger glasses models you trained",
         )
     )
 
 
-def build_teacher():
-    from .teacher import build_teacher
-
-    return build_teacher()
-
 
 @hookimpl
 def facezoo_register_commands(register):
-    from . import report
-
-    register(CommandSpec("glasses-report", help="count the faces with glasses in a folder of photos", add_arguments=report.add_arguments, run=report.run))
+    register(
+        CommandSpec(
+            "glasses-report",
+            help="count the faces with glasses in a folder of photos",
+            add_arguments="facezoo_glasses.report:add_arguments",
+            run="facezoo_glasses.report:run",
+        )
+    )

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import facezoo
+from facezoo.data import IMAGE_SUFFIXES
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folder", help="a folder of photos")
@@ -12,9 +15,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import facezoo
-    from facezoo.data import IMAGE_SUFFIXES
-
     folder = Path(args.folder)
     if not folder.is_dir():
         raise facezoo.InputError(f"{folder}: not a folder of photos")

@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 
+import facezoo
 from facezoo import FacezooError
 
 ENVIRONMENT = "FACEZOO_GLASSES_TEACHERS"
@@ -17,8 +18,6 @@ class EnsembleTeacher:
     shape = (2,)
 
     def __init__(self, sources: list[str]):
-        import facezoo
-
         if not sources:
             raise FacezooError(f"set {ENVIRONMENT} to the glasses models to average (directories or hf-hub: ids, comma-separated)")
         self.models = [facezoo.load(source) for source in sources]
