@@ -3,13 +3,14 @@ and every hook of facezoo.hookspecs is documented, implemented and exercised by 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 from pathlib import Path
 
 import pytest
 
-from facezoo import _plugins, hookspecs
+from facezoo import Preprocess, _plugins, hookspecs
 from facezoo.testing import PHOTOS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -76,10 +77,6 @@ def test_readme_installs_what_ci_installs():
 
 
 def test_plugin_guide_lists_every_preprocess_field():
-    import dataclasses
-
-    from facezoo import Preprocess
-
     guide = (DOCS / "plugins.md").read_text()
     assert [f.name for f in dataclasses.fields(Preprocess) if f"`{f.name}`" not in guide] == []
     rows = dict(re.findall(r"^\| `(\w+)` \| `([^`]+)` \|", guide, re.MULTILINE))

@@ -17,8 +17,10 @@ from safetensors.torch import load_file, save_file
 import facezoo
 import facezoo.training
 from facezoo import _plugins
+from facezoo._model_dir import write_model_dir
 from facezoo.detection import MTCNN
 from facezoo.detection.align import crop_box, estimate_similarity
+from facezoo.errors import WeightsError
 from facezoo.testing import FACES
 
 
@@ -118,9 +120,6 @@ def test_corrupt_weights_and_configs_are_weights_errors(saved):
 
 
 def test_rewriting_a_model_directory_without_its_weights_keeps_them_byte_for_byte(tmp_path):
-    from facezoo._model_dir import write_model_dir
-    from facezoo.errors import WeightsError
-
     model = facezoo.load("beauty", "test_resnet", pretrained=False)
     model.save_pretrained(tmp_path / "m")
     weights = (tmp_path / "m" / "model.safetensors").read_bytes()

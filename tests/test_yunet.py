@@ -18,10 +18,14 @@ import torch
 from PIL import Image
 from safetensors.numpy import load_file
 
+import facezoo
+from facezoo.cli import main
 from facezoo.detection import MTCNN, YuNet
 from facezoo.detection.convert_yunet import convert
 from facezoo.detection.yunet import ONNX_PATH, WEIGHTS_PATH
 from facezoo.detection.yunet_net import YuNetNet
+from facezoo.errors import FacezooError
+from facezoo.testing import PHOTOS as ASSET_PHOTOS
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("FACEZOO_DATA", REPO.parent / "shared" / "data"))
@@ -226,20 +230,15 @@ def test_mtcnn_landmarks_for_its_own_boxes_match_its_detections() -> None:
 
 
 def test_a_model_can_frame_with_another_detector_by_name(capsys) -> None:
-    import facezoo
-    from facezoo.cli import main
-    from facezoo.errors import FacezooError
-    from facezoo.testing import PHOTOS
-
     model = facezoo.load("beauty", "test_resnet", pretrained=False)
     other = model.with_preprocess(detector="mtcnn", min_face_score=0.9)
     assert (other.config.preprocess.detector, model.config.preprocess.detector) == ("mtcnn", "yunet")
     assert other.network is model.network and other.transform.preprocess.detector == "mtcnn"
-    assert len(other.predict(PHOTOS / "group.jpg")) == len(model.predict(PHOTOS / "group.jpg")) == 2
+    assert len(other.predict(ASSET_PHOTOS / "group.jpg")) == len(model.predict(ASSET_PHOTOS / "group.jpg")) == 2
     with pytest.raises(FacezooError, match="unknown detector 'nope'.*list detectors"):
         model.with_preprocess(detector="nope")
     assert main(["list", "detectors"]) == 0
     listed = capsys.readouterr().out
     assert "yunet" in listed and "mtcnn" in listed
-    assert main(["predict", "beauty", "--untrained", "--backbone", "test_resnet", "--detector", "mtcnn", str(PHOTOS / "group.jpg")]) == 0
+    assert main(["predict", "beauty", "--untrained", "--backbone", "test_resnet", "--detector", "mtcnn", str(ASSET_PHOTOS / "group.jpg")]) == 0
     assert capsys.readouterr().out.count(": beauty ") == 2
