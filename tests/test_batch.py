@@ -220,10 +220,10 @@ def test_a_ray_run_is_quiet_and_leaves_no_ray_process_behind(folder, tmp_path):
     # Ray Data's notice about its actors' constructor arguments (ray-project/ray#57733) is the one line left.
     noise = [line for line in stderr.splitlines() if "has constructor arguments in the object store" not in line]
     assert noise == [], "Ray's start-up logging reached the console"
-    deadline = time.time() + 10
+    deadline = time.time() + 60  # Ray's helper processes exit on their own once its head is gone; slowly on a busy machine
     while _processes_with(marker) and time.time() < deadline:
         time.sleep(0.2)
-    assert not _processes_with(marker), "Ray's processes outlived the run that started them"
+    assert not _processes_with(marker), "Ray's processes outlived the run that started them by a minute"
 
 
 @pytest.fixture(scope="module")
