@@ -84,8 +84,8 @@ def _assert_close_to_one_process(one: Path, two: Path) -> None:
     assert [(r["stage"], r["epoch"]) for r in a] == [(r["stage"], r["epoch"]) for r in b]
     for x, y in zip(a, b, strict=True):
         metrics = [k for k in x if k.startswith("val_")]
-        if x["stage"] == "head":
-            assert {k: x[k] for k in [*metrics, "train_loss"]} == {k: y[k] for k in [*metrics, "train_loss"]}
+        if x["stage"] == "head":  # the same sums in another order: equal to float32 rounding, whatever the threads
+            assert {k: y[k] for k in [*metrics, "train_loss"]} == pytest.approx({k: x[k] for k in [*metrics, "train_loss"]}, rel=1e-5)
         else:
             for k in metrics:
                 assert y[k] == pytest.approx(x[k], rel=0.02, abs=1e-3), (x["epoch"], k)
