@@ -74,11 +74,17 @@ def _numbers(data) -> list[float]:
     return [float(data)] if isinstance(data, (int, float)) and not isinstance(data, bool) else []
 
 
-@pytest.mark.parametrize("model_id", SHIPPED)
+# Only models whose int8 file kept the task's tolerance ship one (their cards say which do not).
+SHIPPED_INT8 = [m for m in SHIPPED if (Path(facezoo._plugins.registry().get("model", m).source) / "model.int8.onnx").exists()]
+
+
+def test_most_shipped_models_ship_int8():
+    assert len(SHIPPED_INT8) >= len(SHIPPED) - 1, f"only {SHIPPED_INT8} ship an int8 model"
+
+
+@pytest.mark.parametrize("model_id", SHIPPED_INT8)
 def test_a_shipped_int8_model_matches_its_weights_and_finds_the_same_faces(model_id):
     pytest.importorskip("onnxruntime", reason="needs onnxruntime: pip install 'facezoo[onnx]'")
-    if not (Path(facezoo._plugins.registry().get("model", model_id).source) / "model.int8.onnx").exists():
-        pytest.skip(f"{model_id} ships no int8 model")
     photo = PHOTOS / "group.jpg"
     int8 = facezoo.load(model_id, runtime="onnx", quantize="int8")  # its stamp names these weights
     assert len(int8.predict(photo)) == len(facezoo.load(model_id).predict(photo)) > 0
