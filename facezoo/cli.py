@@ -209,7 +209,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _export_model(args: argparse.Namespace) -> int:
     """``facezoo export MODEL DIR --format onnx``: a model that is not a training run."""
-    from ._onnx import export_model_dir
+    from .onnx_export import export_model_dir
 
     if args.format != "onnx":
         raise FacezooError(f"{args.run} is not a training run (no training/settings.json): export a model with --format onnx")

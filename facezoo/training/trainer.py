@@ -314,6 +314,7 @@ def _export_onnx(model, target: Path, settings: TrainSettings, headline, quantiz
     from .. import _onnx
     from .._evaluate import evaluate
     from ..data import cache_dir
+    from ..onnx_export import quantize_int8
 
     test = settings.test_dataset or settings.dataset
     digest = _onnx.weights_digest(target)
@@ -325,7 +326,7 @@ def _export_onnx(model, target: Path, settings: TrainSettings, headline, quantiz
     out: dict[str, Any] = {"opset": _onnx.OPSET, "fp32": {k: round(v, 4) for k, v in report.metrics.items()}}
     if quantize == "int8":
         faces = face_arrays(Source(settings.dataset, settings.train_split, calibration).load(data_root, settings.seed), model.transform, progress=False).images
-        int8 = _onnx.quantize_int8(model, path, target / _onnx.INT8_NAME, faces)
+        int8 = quantize_int8(model, path, target / _onnx.INT8_NAME, faces)
         _onnx.write_stamp(int8, digest, quantize="int8", calibration=f"{calibration} faces of {settings.dataset}:{settings.train_split}")
         measured = evaluate(build_model(model.config, _onnx.OnnxNetwork(int8)), test, settings.test_split, data_root=data_root).metrics
         losses = {
