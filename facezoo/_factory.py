@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from . import _plugins
 from ._backbone import check_backbone
 from ._hub import HF_PREFIX, download, parse_hub_id
+from ._model import FaceModel
 from ._model_dir import CONFIG_NAME, WEIGHTS_NAME, read_config, read_weights
 from ._onnx import INT8_NAME, ONNX_NAME, OnnxNetwork, available, check_stamp, export_network, graph_key, weights_digest, write_stamp
 from .config import ModelConfig
@@ -22,15 +23,11 @@ from .data import cache_dir
 from .errors import FacezooError, WeightsError, unknown_name
 from .registry import MODEL_ID, PretrainedSpec, TaskSpec, parse_model_id
 
-if TYPE_CHECKING:  # for annotations only: torch and _model are imported on first use (import speed)
+if TYPE_CHECKING:  # for annotations only: torch is imported on first use (import speed)
     import torch
-
-    from ._model import FaceModel
 
 
 def _model_class(spec: TaskSpec) -> type[FaceModel]:
-    from ._model import FaceModel
-
     cls = spec.model_class
     if cls is None:
         return FaceModel
