@@ -100,8 +100,9 @@ def load_directory(directory: str | os.PathLike, runtime: str = "torch", quantiz
     config = read_config(directory)
     if runtime == "onnx":
         model = build_model(config, OnnxNetwork(onnx_file(directory, quantize, config)))  # checks the head arguments
-        if model.task.output_width is not None:
-            model.network.expect_output_width(model.task.output_width(**config.head), f"the {config.task} head of {Path(directory) / CONFIG_NAME}")
+        width = model.task.width(config.head)
+        if width is not None:
+            model.network.expect_output_width(width, f"the {config.task} head of {Path(directory) / CONFIG_NAME}")
         return model
     if quantize is not None:
         raise FacezooError(f"quantize={quantize!r} needs runtime='onnx' (int8 models run on ONNX Runtime)")
