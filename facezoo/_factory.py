@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from . import _plugins
 from ._backbone import check_backbone
+from ._cache import cache_dir
 from ._hub import HF_PREFIX, download, parse_hub_id
 from ._model import FaceModel
 from ._model_dir import CONFIG_NAME, WEIGHTS_NAME, read_config, read_weights
 from ._onnx import INT8_NAME, ONNX_NAME, OnnxNetwork, available, check_stamp, export_network, graph_key, weights_digest, write_stamp
 from .config import ModelConfig
-from .data import cache_dir
 from .errors import FacezooError, WeightsError, unknown_name
 from .registry import MODEL_ID, PretrainedSpec, TaskSpec, parse_model_id
 

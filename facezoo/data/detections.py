@@ -23,12 +23,13 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
+from .._cache import cache_dir
 from .._detect import detect_faces, get_detector
 from .._images import load_image
 from ..config import Preprocess
 from ..errors import ConfigError
 from ..results import Face
-from . import FaceDataset, cache_dir
+from . import FaceDataset
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from .._backbone import split_backbone
-from ..data import cache_dir
+from .._cache import cache_dir
 from ..errors import FacezooError
 from . import distributed
 from .data import TrainingData

@@ -13,11 +13,12 @@ import torch
 
 from .. import _onnx, _plugins
 from .._backbone import imagenet_weights, load_imagenet
+from .._cache import cache_dir
 from .._evaluate import evaluate
 from .._factory import build_model, load_directory, new_config
 from .._model_dir import read_config, write_model_dir
 from .._preprocess import FaceTransform
-from ..data import cache_dir, load_dataset
+from ..data import load_dataset
 from ..data.arrays import face_arrays
 from ..errors import DatasetError, FacezooError
 from ..onnx_export import quantize_int8
