@@ -11,14 +11,13 @@ Example:
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from typing import TYPE_CHECKING
 
-from typing import TYPE_CHECKING  # noqa: E402
-
-from ._lazy import lazy_getattr  # noqa: E402
-from ._plugins import PluginInfo, list_plugins, register_plugin, unregister_plugin  # noqa: E402
-from .config import ModelConfig, Preprocess  # noqa: E402
-from .errors import (  # noqa: E402
+from ._lazy import lazy_getattr
+from ._plugins import PluginInfo, list_plugins, register_plugin, unregister_plugin
+from ._version import __version__
+from .config import ModelConfig, Preprocess
+from .errors import (
     ConfigError,
     DatasetError,
     FacezooError,
@@ -31,9 +30,9 @@ from .errors import (  # noqa: E402
     UnknownNameError,
     WeightsError,
 )
-from .hookspecs import hookimpl  # noqa: E402
-from .registry import CommandSpec, DatasetSpec, DetectorSpec, PretrainedSpec, TaskSpec, TeacherSpec  # noqa: E402
-from .results import Face, FaceResult  # noqa: E402
+from .hookspecs import hookimpl
+from .registry import CommandSpec, DatasetSpec, DetectorSpec, PretrainedSpec, TaskSpec, TeacherSpec
+from .results import Face, FaceResult
 
 if TYPE_CHECKING:  # what _LAZY imports on first use, spelt out for type checkers and IDEs
     from ._analyze import FaceAnalysis, analyze, annotate

@@ -17,6 +17,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
+from ._factory import _pretrained_for, available_offline, list_tasks, load
 from ._images import as_batch, load_image, load_images
 from .errors import FacezooError, InputError
 from .results import Face, FaceResult
@@ -51,8 +52,6 @@ class FaceAnalysis:
 
 def runnable_tasks() -> tuple[list[str], dict[str, str]]:
     """Tasks whose default model loads offline now, and the others with the reason."""
-    from ._factory import _pretrained_for, available_offline, list_tasks
-
     ready, skipped = [], {}
     for task in list_tasks():
         try:
@@ -104,8 +103,6 @@ class Analyzer:
     """
 
     def __init__(self, tasks: Sequence[str] | None = None, *, models: list | None = None, **load_options: Any):
-        from ._factory import load
-
         self.skipped: dict[str, str] = {}
         if models is None:
             every_task = tasks is None

@@ -19,8 +19,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._cache import cache_dir
 from ._model_dir import WEIGHTS_NAME, read_config
-from .data import cache_dir
 from .errors import MissingExtraError, WeightsError, unknown_name
 
 logger = logging.getLogger(__name__)

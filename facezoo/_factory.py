@@ -14,21 +14,20 @@ from typing import TYPE_CHECKING, Any
 
 from . import _plugins
 from ._backbone import check_backbone
+from ._cache import cache_dir
 from ._hub import HF_PREFIX, download, parse_hub_id
+from ._model import FaceModel
 from ._model_dir import CONFIG_NAME, WEIGHTS_NAME, read_config, read_weights
+from ._onnx import INT8_NAME, ONNX_NAME, OnnxNetwork, available, check_stamp, export_network, graph_key, weights_digest, write_stamp
 from .config import ModelConfig
 from .errors import FacezooError, WeightsError, unknown_name
 from .registry import MODEL_ID, PretrainedSpec, TaskSpec, parse_model_id
 
-if TYPE_CHECKING:  # for annotations only: torch and _model are imported on first use (import speed)
+if TYPE_CHECKING:  # for annotations only: torch is imported on first use (import speed)
     import torch
-
-    from ._model import FaceModel
 
 
 def _model_class(spec: TaskSpec) -> type[FaceModel]:
-    from ._model import FaceModel
-
     cls = spec.model_class
     if cls is None:
         return FaceModel
@@ -59,15 +58,51 @@ def load_state(model: FaceModel, state: dict, source: str) -> FaceModel:
     return model
 
 
+def onnx_file(directory: str | Path, quantize: str | None = None, config=None) -> Path:
+    """The ONNX file of a model directory, checked against its weights (building it on a cache
+    miss is the factory's job: it loads the torch model to export).
+
+    float32: the directory's ``model.onnx`` if it has one, else one built once into
+    ``$FACEZOO_CACHE/onnx`` keyed by the weights and the graph's part of the config
+    (:func:`facezoo._onnx.graph_key`, so an edited config.json never reuses a stale graph; needs torch that one
+    time). int8: the directory's ``model.int8.onnx`` (built with calibration faces by ``facezoo
+    export --quantize int8``; it is never built on the fly). ``config`` is the directory's
+    (read from it when not given).
+    """
+    directory = Path(directory)
+    digest = weights_digest(directory)
+    if quantize == "int8":
+        path = directory / INT8_NAME
+        if not path.exists():
+            raise WeightsError(
+                f"{directory} has no {INT8_NAME}: int8 models are built with calibration faces by "
+                "facezoo export RUN TARGET --format onnx --quantize int8 (or load it with quantize=None)"
+            )
+        check_stamp(path, digest)
+        return path
+    shipped = directory / ONNX_NAME
+    if shipped.exists():
+        check_stamp(shipped, digest)
+        return shipped
+    if config is None:
+        config = read_config(directory)
+    cached = cache_dir("onnx") / f"{graph_key(digest, config)}.onnx"
+    if not cached.exists():
+        export_network(load_directory(directory), cached)
+        write_stamp(cached, digest, source=str(directory), model_id=config.model_id)
+    check_stamp(cached, digest)
+    return cached
+
+
+
 def load_directory(directory: str | os.PathLike, runtime: str = "torch", quantize: str | None = None) -> FaceModel:
     """The model stored in a local Hub-layout directory, on PyTorch or ONNX Runtime."""
     config = read_config(directory)
     if runtime == "onnx":
-        from ._onnx import OnnxNetwork, onnx_file
-
         model = build_model(config, OnnxNetwork(onnx_file(directory, quantize, config)))  # checks the head arguments
-        if model.task.output_width is not None:
-            model.network.expect_output_width(model.task.output_width(**config.head), f"the {config.task} head of {Path(directory) / CONFIG_NAME}")
+        width = model.task.width(config.head)
+        if width is not None:
+            model.network.expect_output_width(width, f"the {config.task} head of {Path(directory) / CONFIG_NAME}")
         return model
     if quantize is not None:
         raise FacezooError(f"quantize={quantize!r} needs runtime='onnx' (int8 models run on ONNX Runtime)")
@@ -120,8 +155,6 @@ RUNTIMES = ("torch", "onnx")
 
 def default_runtime() -> str:
     """``"onnx"`` when onnxruntime is installed (``pip install 'facezoo[onnx]'``), else ``"torch"``."""
-    from ._onnx import available
-
     return "onnx" if available() else "torch"
 
 

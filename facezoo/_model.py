@@ -6,16 +6,23 @@ and onnxruntime alone.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import _plugins
+from ._detect import detect_faces
+from ._hub import push_directory
 from ._images import as_batch, load_images
+from ._model_dir import write_model_dir
+from ._onnx import export_network
 from ._preprocess import FaceCrop, FaceTransform
+from .cards import model_card
 from .config import ModelConfig
 from .errors import FacezooError, InputError, WeightsError
 from .results import Face, FaceResult
@@ -66,8 +73,6 @@ class FaceModel:
         Example:
             >>> mtcnn = facezoo.load("age-gender").with_preprocess(detector="mtcnn", min_face_score=0.9)  # doctest: +SKIP
         """
-        import copy
-
         detector = changes.get("detector")
         if detector is not None:
             _plugins.registry().get("detector", detector, hint="See facezoo list detectors")
@@ -99,8 +104,6 @@ class FaceModel:
 
     def detect(self, images: list) -> list[list[Face]]:
         """Faces found by the model's detector in each RGB PIL image."""
-        from ._detect import detect_faces
-
         pre = self.config.preprocess
         return detect_faces(pre.detector, images, min_score=pre.min_face_score, padding=pre.detect_padding, runtime=self.runtime)
 
@@ -169,9 +172,6 @@ class FaceModel:
             >>> model.save_pretrained("my-model")  # doctest: +SKIP
             PosixPath('my-model')
         """
-        from ._model_dir import write_model_dir
-        from .cards import model_card
-
         if self.runtime != "torch":
             raise FacezooError(f"{self.config.model_id} was loaded for ONNX Runtime; load it with runtime='torch' to save its weights")
         return write_model_dir(directory, self.config, self.network.state_dict(), card if card is not None else model_card(self.config))
@@ -184,8 +184,6 @@ class FaceModel:
             >>> model.export_onnx("beauty.onnx")  # doctest: +SKIP
             PosixPath('beauty.onnx')
         """
-        from ._onnx import export_network
-
         if self.runtime != "torch":
             raise FacezooError(f"{self.config.model_id} already runs on ONNX ({self.network.path}); load it with runtime='torch' to export it")
         return export_network(self, path, check_faces=check_faces)
@@ -197,10 +195,6 @@ class FaceModel:
             >>> model.push_to_hub("me/beauty-demo", tag="v1")  # doctest: +SKIP
             '3f2a…'
         """
-        import tempfile
-
-        from ._hub import push_directory
-
         with tempfile.TemporaryDirectory() as tmp:
             self.save_pretrained(tmp)
             return push_directory(tmp, repo_id, **kwargs)

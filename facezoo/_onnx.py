@@ -6,11 +6,17 @@ only when a model or detector runs on it.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
+import tempfile
 from pathlib import Path
 
-from .errors import MissingExtraError
+import numpy as np
+
+from ._model_dir import weights_path
+from .errors import MissingExtraError, WeightsError
 
 
 def onnxruntime():
@@ -58,10 +64,6 @@ OPSET = 18
 
 def weights_digest(directory: str | Path) -> str:
     """SHA-256 of a model directory's ``model.safetensors``: what an ONNX file was built from."""
-    import hashlib
-
-    from ._model_dir import weights_path
-
     return hashlib.sha256(weights_path(directory).read_bytes()).hexdigest()
 
 
@@ -75,9 +77,6 @@ def graph_key(weights_sha256: str, config) -> str:
         >>> graph_key("00", a) == graph_key("00", a.replace(head={"bins": 11}))
         False
     """
-    import hashlib
-    import json
-
     graph = {"task": config.task, "backbone": config.backbone, "head": config.head, "input_size": list(config.preprocess.input_size)}
     text = json.dumps({"weights_sha256": weights_sha256, "graph": graph}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
@@ -89,17 +88,11 @@ def _stamp(path: Path) -> Path:
 
 def write_stamp(path: Path, digest: str, **info) -> None:
     """Record beside an ONNX file the weights it was built from (and how)."""
-    import json
-
     _stamp(path).write_text(json.dumps({"weights_sha256": digest, "opset": OPSET, **info}, indent=1, sort_keys=True) + "\n")
 
 
 def check_stamp(path: Path, digest: str) -> None:
     """Raise unless the ONNX file at ``path`` was built from weights with this ``digest``."""
-    import json
-
-    from .errors import WeightsError
-
     stamp = _stamp(path)
     try:
         built_from = json.loads(stamp.read_text())["weights_sha256"]
@@ -118,8 +111,6 @@ class OnnxNetwork:
     runtime = "onnx"
 
     def __init__(self, path: str | Path, threads: int | None = None):
-        from .errors import WeightsError
-
         self.path = Path(path)
         try:
             self.session = session(self.path, threads)
@@ -141,8 +132,6 @@ class OnnxNetwork:
             self._check_width(math.prod(dims))
 
     def _check_width(self, width: int) -> None:
-        from .errors import WeightsError
-
         if width != self.output_width:
             raise WeightsError(
                 f"{self.path} gives {width} outputs per face, but {self.expected_by} expects {self.output_width}: "
@@ -162,12 +151,7 @@ def export_network(model, path: str | Path, check_faces=None, tolerance: float =
     With ``check_faces`` (uint8 ``N×H×W×3`` framed faces), the ONNX outputs are compared with
     torch's; a difference above ``tolerance`` (relative to the outputs' scale) is an error.
     """
-    import tempfile
-
-    import numpy as np
     import torch
-
-    from .errors import WeightsError
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -189,112 +173,3 @@ def export_network(model, path: str | Path, check_faces=None, tolerance: float =
                 raise WeightsError(f"the ONNX export of {model.config.model_id} differs from torch by {error:.2g} (> {tolerance}) on real faces")
         os.replace(target, path)
     return path
-
-
-def onnx_file(directory: str | Path, quantize: str | None = None, config=None) -> Path:
-    """The ONNX file of a model directory, checked against its weights.
-
-    float32: the directory's ``model.onnx`` if it has one, else one built once into
-    ``$FACEZOO_CACHE/onnx`` keyed by the weights and the graph's part of the config
-    (:func:`graph_key`, so an edited config.json never reuses a stale graph; needs torch that one
-    time). int8: the directory's ``model.int8.onnx`` (built with calibration faces by ``facezoo
-    export --quantize int8``; it is never built on the fly). ``config`` is the directory's
-    (read from it when not given).
-    """
-    from .data import cache_dir
-    from .errors import WeightsError
-
-    directory = Path(directory)
-    digest = weights_digest(directory)
-    if quantize == "int8":
-        path = directory / INT8_NAME
-        if not path.exists():
-            raise WeightsError(
-                f"{directory} has no {INT8_NAME}: int8 models are built with calibration faces by "
-                "facezoo export RUN TARGET --format onnx --quantize int8 (or load it with quantize=None)"
-            )
-        check_stamp(path, digest)
-        return path
-    shipped = directory / ONNX_NAME
-    if shipped.exists():
-        check_stamp(shipped, digest)
-        return shipped
-    if config is None:
-        from ._model_dir import read_config
-
-        config = read_config(directory)
-    cached = cache_dir("onnx") / f"{graph_key(digest, config)}.onnx"
-    if not cached.exists():
-        from ._factory import load_directory
-
-        export_network(load_directory(directory), cached)
-        write_stamp(cached, digest, source=str(directory), model_id=config.model_id)
-    check_stamp(cached, digest)
-    return cached
-
-
-class _Calibration:
-    """onnxruntime's CalibrationDataReader over normalised faces, in small batches."""
-
-    def __init__(self, batches, name: str):
-        self.batches, self.name = iter(batches), name
-
-    def get_next(self):
-        batch = next(self.batches, None)
-        return None if batch is None else {self.name: batch}
-
-
-def quantize_int8(model, source: Path, target: Path, calibration_faces) -> Path:
-    """Static int8 (QDQ, per-channel 7-bit weights, min-max calibrated on ``calibration_faces``:
-    uint8 ``N×H×W×3`` framed training faces) of the float ONNX file ``source``, written atomically.
-
-    Weights use 7 of their 8 bits (``reduce_range``): x86 CPUs without VNNI (AVX2 only) multiply
-    uint8 by int8 in saturating 16-bit sums, which costs full-range models several points of
-    accuracy there and nothing on VNNI CPUs.
-    """
-    import tempfile
-
-    import numpy as np
-
-    onnxruntime()
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    faces = np.asarray(calibration_faces)
-    batches = [model.transform.normalize(faces[i : i + 16]) for i in range(0, len(faces), 16)]
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".quantize-") as tmp:
-        prepared, quantized = Path(tmp) / "prepared.onnx", Path(tmp) / target.name
-        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
-        quantize_static(
-            str(prepared), str(quantized), _Calibration(batches, "images"), quant_format=QuantFormat.QDQ, per_channel=True,
-            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax, reduce_range=True,
-        )
-        os.replace(quantized, target)
-    return target
-
-
-def export_model_dir(source, target: str | Path, *, quantize: str | None = None, calibration=None, check_faces=None) -> Path:
-    """A copy of model ``source`` (anything ``facezoo.load`` takes) in ``target`` with its
-    ``model.onnx`` (checked against torch on ``check_faces`` when given) and, with
-    ``quantize="int8"``, ``model.int8.onnx`` calibrated on ``calibration`` (uint8 framed faces)."""
-    import shutil
-
-    from ._factory import load
-    from ._model_dir import MODEL_FILES
-    from .errors import FacezooError
-
-    model = load(source, runtime="torch")
-    target = Path(target)
-    model.save_pretrained(target)
-    source_dir = Path(str(source)) if Path(str(source)).is_dir() else None
-    if source_dir is not None and (source_dir / "README.md").exists():
-        shutil.copyfile(source_dir / "README.md", target / MODEL_FILES[2])
-    digest = weights_digest(target)
-    path = export_network(model, target / ONNX_NAME, check_faces=check_faces)
-    write_stamp(path, digest, quantize=None)
-    if quantize == "int8":
-        if calibration is None:
-            raise FacezooError("int8 quantisation needs calibration faces: give --calibration DATASET:SPLIT[:N] (training faces, not test ones)")
-        int8 = quantize_int8(model, path, target / INT8_NAME, calibration)
-        write_stamp(int8, digest, quantize="int8")
-    return target

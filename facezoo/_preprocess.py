@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from .config import Preprocess
+from .detection import align_face, crop_box
 from .results import Face
 
 _RESAMPLE = {
@@ -81,8 +82,6 @@ class FaceTransform:
             sx, sy = image.width / width, image.height / height  # pixel centres at integers, as everywhere
             matrix = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5]])
         else:
-            from .detection import align_face, crop_box
-
             if self.preprocess.crop == "align":
                 array, matrix = align_face(image, face.landmarks, output_size=(height, width), scale=self.preprocess.scale)
             else:

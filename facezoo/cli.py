@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -22,7 +23,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import facezoo
+
+from . import _plugins
+from ._version import __version__
 from .errors import FacezooError
+from .registry import parse_model_id
 
 
 def _print_json(data: Any) -> None:
@@ -35,10 +41,6 @@ def _name(path: str) -> str:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    import facezoo
-
-    from . import _plugins
-
     registry = _plugins.registry()
     if args.what == "plugins":
         infos = facezoo.list_plugins()
@@ -79,18 +81,12 @@ def _describe(result: Any) -> str:
 
 def _how_to_train(task: str) -> str:
     """The command that trains ``task``, and the datasets registered for it."""
-    from . import _plugins
-
     datasets = [d.name for d in _plugins.registry().items("dataset") if d.task == task]
     known = f"{task}'s datasets: {', '.join(datasets)}" if datasets else f"no dataset is registered for {task}: see facezoo list datasets"
     return f"facezoo train {task} --dataset D --output runs/{task} ({known})"
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    import facezoo
-
-    from .registry import parse_model_id
-
     if args.annotate and len(args.images) != 1:
         raise FacezooError(f"--annotate writes one picture: pass one image, not {len(args.images)}")
     options = {"runtime": args.runtime, "quantize": args.quantize}
@@ -152,8 +148,6 @@ def _save_picture(picture, path: str) -> None:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    import facezoo
-
     model = facezoo.load(args.model, runtime="torch")
     config = model.config.to_dict()
     params = sum(p.numel() for p in model.network.parameters())
@@ -175,8 +169,6 @@ def _cmd_push(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    import dataclasses
-
     from .training import train
     from .training.settings import from_arguments
 
@@ -196,8 +188,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from .training import export
 
     if not (Path(args.run) / "training" / "settings.json").exists():
@@ -209,14 +199,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _export_model(args: argparse.Namespace) -> int:
     """``facezoo export MODEL DIR --format onnx``: a model that is not a training run."""
-    from ._onnx import export_model_dir
+    from .onnx_export import export_model_dir
 
     if args.format != "onnx":
         raise FacezooError(f"{args.run} is not a training run (no training/settings.json): export a model with --format onnx")
     calibration = check = None
     if args.calibration or args.check_faces:
-        import facezoo
-
         from .data.arrays import face_arrays
         from .training.data import Source
 
@@ -230,8 +218,6 @@ def _export_model(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    import facezoo
-
     model = facezoo.load(args.model, runtime=args.runtime, quantize=args.quantize)
     if args.detector:
         model = model.with_preprocess(detector=args.detector)
@@ -302,8 +288,6 @@ _positive = _number(int, 1)
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
-    import facezoo
-
     summary = facezoo.batch(
         args.tasks, args.input, args.output, engine=args.engine, workers=args.workers, threads=args.threads, batch_size=args.batch_size,
         chunk_size=args.chunk_size, ray_address=args.ray_address, runtime=args.runtime, device=args.device,
@@ -324,7 +308,6 @@ CORE_COMMANDS = ("list", "predict", "info", "push", "train", "export", "eval", "
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__, _plugins
     from .training.settings import add_arguments as add_train_arguments
 
     parser = argparse.ArgumentParser(prog="facezoo", description="Face analysis models: list, predict, train, evaluate, share.")

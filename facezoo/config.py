@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from ._version import __version__
 from .errors import ConfigError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

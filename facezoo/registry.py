@@ -170,9 +170,10 @@ class TaskSpec:
         pooled: ``False`` hands the head the backbone's unpooled feature map (spatial heads).
         tolerances: ``((metric, "max" | "min", amount), ...)``: how much a compressed (int8) model
             may lose on the test split and still ship (e.g. ``(("accuracy", "max", 0.01),)``).
-        output_width: ``output_width(**head) -> int``: how many raw outputs per face the head gives
-            for these head arguments, computed without torch. Where set, an ONNX graph whose
-            outputs have another width is refused when it loads; ``None`` leaves it unchecked.
+        output_width: ``output_width(...) -> int``: how many raw outputs per face the head gives,
+            computed without torch, called with the ``head`` arguments its signature names (all of
+            them for ``**kwargs``; none for a fixed width, ``lambda: 2``). Where set, an ONNX graph
+            whose outputs have another width is refused when it loads; ``None`` leaves it unchecked.
         synthetic_targets: ``synthetic_targets(n) -> array``: ``n`` seeded random training targets
             of the right shape, dtype and range, what :mod:`facezoo.testing` checks ``decode``,
             ``metrics`` and the loss with. ``None``: the task's ``labels`` in turn, through
@@ -248,6 +249,23 @@ class TaskSpec:
         named = inspect.signature(self.build_loss).parameters
         extra = {**self._section("head", arguments), "num_classes": num_classes}
         return self.build_loss(**loss, **{name: value for name, value in extra.items() if name in named and name not in loss})
+
+    def width(self, arguments: Mapping[str, Any]) -> int | None:
+        """``output_width`` of the ``head`` section of ``arguments`` (the ones its signature names,
+        as ``make_loss`` passes them), or ``None`` where the task declares no width.
+
+        Example:
+            >>> spec = TaskSpec("t", "", print, print, print, head={"bins": 11, "dropout": 0.2}, output_width=lambda bins: bins)
+            >>> spec.width({"bins": 5, "dropout": 0.2}), spec.width({})
+            (5, 11)
+        """
+        if self.output_width is None:
+            return None
+        head = self._section("head", arguments)
+        named = inspect.signature(self.output_width).parameters
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in named.values()):
+            head = {name: value for name, value in head.items() if name in named}
+        return self.output_width(**head)
 
     def predictions(self, outputs: Any, config: Any) -> Any:
         """``decode(outputs, config)``, or the outputs themselves when the task defines no decode."""

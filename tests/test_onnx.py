@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import facezoo
-from facezoo import _onnx
+from facezoo import _onnx, onnx_export
 from facezoo.cli import main
 from facezoo.detection import MTCNN
 from facezoo.testing import FACES
@@ -153,7 +153,7 @@ def test_static_int8_quantisation_stays_close(tmp_path):
     faces = model.transform.to_array(model.prepare(FACES, detect=False)[0])
     uint8 = np.stack([np.asarray(c.image) for c in model.prepare(FACES * 4, detect=False)[0]])
     source = _onnx.export_network(model, tmp_path / "model" / _onnx.ONNX_NAME)
-    int8 = _onnx.quantize_int8(model, source, tmp_path / "model" / _onnx.INT8_NAME, uint8)
+    int8 = onnx_export.quantize_int8(model, source, tmp_path / "model" / _onnx.INT8_NAME, uint8)
     digest = _onnx.weights_digest(tmp_path / "model")
     _onnx.write_stamp(int8, digest, quantize="int8")
     quantised = facezoo.load(tmp_path / "model", runtime="onnx", quantize="int8")

@@ -25,13 +25,6 @@ from ..errors import DatasetError
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
-def cache_dir(kind: str) -> Path:
-    """Where facezoo caches ``kind`` (detections, arrays, teachers, ...): ``$FACEZOO_CACHE/kind``,
-    by default ``~/.cache/facezoo/kind`` (``$XDG_CACHE_HOME`` respected). Never inside the repository."""
-    root = os.environ.get("FACEZOO_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "facezoo")
-    return Path(root) / kind
-
-
 #: Where the README's layout puts the data bundle, beside the repository (relative to the working directory).
 SHARED_DATA = Path("..", "shared", "data")
 

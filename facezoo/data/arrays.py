@@ -22,9 +22,10 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
+from .._cache import cache_dir
 from .._images import load_image
 from .._preprocess import FaceCrop, FaceTransform
-from . import FaceDataset, cache_dir
+from . import FaceDataset
 from .detections import dataset_faces, detection_key
 
 logger = logging.getLogger(__name__)

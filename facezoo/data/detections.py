@@ -23,11 +23,13 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
+from .._cache import cache_dir
+from .._detect import detect_faces, get_detector
 from .._images import load_image
 from ..config import Preprocess
 from ..errors import ConfigError
 from ..results import Face
-from . import FaceDataset, cache_dir
+from . import FaceDataset
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +78,6 @@ def main_face(faces: list[Face]) -> Face | None:
 def detection_key(dataset: FaceDataset, preprocess: Preprocess) -> str:
     """What determines a dataset's detections: its images, the detector (and its revision) and
     the detection settings."""
-    from .._detect import get_detector
-
     listing = "\n".join(str(s.path) for s in dataset.samples)
     revision = getattr(get_detector(preprocess.detector), "revision", "")
     settings = [preprocess.detector, preprocess.min_face_score, preprocess.detect_padding] + ([revision] if revision else [])
@@ -87,8 +87,6 @@ def detection_key(dataset: FaceDataset, preprocess: Preprocess) -> str:
 
 def dataset_faces(dataset: FaceDataset, preprocess: Preprocess, *, cache: bool = True, progress: bool = True) -> DatasetFaces:
     """Detect every image of ``dataset`` as ``predict`` would, once; later calls read the cache."""
-    from .._detect import detect_faces
-
     if preprocess.detector is None:
         raise ConfigError("dataset_faces() needs a preprocess that names a detector (preprocess.detector is None)")
     path = cache_dir("detections") / f"{dataset.name}-{dataset.split}-{preprocess.detector}-{detection_key(dataset, preprocess)}.npz"

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from facezoo._onnx import session
 from facezoo.detection.base import Detection, FaceDetector
 from facezoo.detection.boxes import nms
 from facezoo.errors import ConfigError, InputError
@@ -151,8 +152,6 @@ def _to_rgb(image: np.ndarray) -> np.ndarray:
 
 def onnx_runners(paths: dict[str, Path], threads: int | None = None) -> dict[str, Runner]:
     """ONNX Runtime sessions of the three networks as runners (numpy in, tuple of numpy out)."""
-    from .._onnx import session
-
     def runner(path: Path) -> Runner:
         sess = session(path, threads)
         name = sess.get_inputs()[0].name

@@ -155,8 +155,9 @@ def check_build(task: str | TaskSpec, backbone: str = BACKBONES[0]):
         spec.name,
         f"the network's outputs for a batch of 2 should be finite with 2 rows, got shape {tuple(outputs.shape)}",
     )
-    if spec.output_width is not None:  # what an ONNX graph of this model is checked against when it loads
-        width, declared = math.prod(outputs.shape[1:]), spec.output_width(**config.head)
+    declared = spec.width(config.head)  # what an ONNX graph of this model is checked against when it loads
+    if declared is not None:
+        width = math.prod(outputs.shape[1:])
         _require(width == declared, spec.name, f"TaskSpec.output_width says {declared} outputs per face for {config.head}, the network gives {width}")
     return model
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from .. import _plugins
+from .._model_dir import read_config
 from ..cards import CardInfo, model_card
 from .settings import TrainSettings, command_line
 
@@ -25,8 +26,6 @@ def _fmt(value: Any) -> str:
 
 def _start_of(init: str) -> str:
     if Path(init).is_dir():
-        from .._model_dir import read_config
-
         return f"the backbone of `{read_config(init).model_id}` (a face-trained facezoo model)"
     return f"`{Path(init).name}`"
 

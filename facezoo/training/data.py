@@ -26,6 +26,7 @@ from ..data import FaceDataset, load_dataset
 from ..data.arrays import face_arrays
 from ..errors import DatasetError
 from ..registry import TaskSpec
+from .teachers import teacher_labels
 
 logger = logging.getLogger(__name__)
 
@@ -107,8 +108,6 @@ def source_data(
     gt = encode_targets(task, [s.target for s in samples], arrays, rows) if labelled and gt_weight > 0 else None
     soft = None
     if teacher is not None and (gt is None or gt_weight < 1):
-        from .teachers import teacher_labels
-
         labels = teacher_labels(teacher, dataset, transform.preprocess, progress=progress)[arrays.indices]
         keep = ~np.isnan(labels.reshape(len(labels), -1)).any(axis=1)
         rows = rows[keep]

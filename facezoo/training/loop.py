@@ -24,7 +24,8 @@ import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from ..data import cache_dir
+from .._backbone import split_backbone
+from .._cache import cache_dir
 from ..errors import FacezooError
 from . import distributed
 from .data import TrainingData
@@ -76,8 +77,6 @@ class Loop:
         self.rank, self.world = distributed.world()
         self.frozen = self.tail = None
         if settings.freeze:
-            from .._backbone import split_backbone
-
             self.frozen, self.tail = split_backbone(model.network.backbone, settings.freeze)
             for p in self.frozen.parameters():
                 p.requires_grad_(False)

@@ -21,9 +21,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .. import _plugins
+from .._cache import cache_dir
 from .._images import load_image
 from ..config import Preprocess
-from ..data import FaceDataset, cache_dir
+from ..data import FaceDataset
 from ..data.detections import dataset_faces, detection_key
 
 logger = logging.getLogger(__name__)

@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .. import _plugins
+from .. import _onnx, _plugins
 from .._backbone import imagenet_weights, load_imagenet
+from .._cache import cache_dir
+from .._evaluate import evaluate
 from .._factory import build_model, load_directory, new_config
-from .._model_dir import write_model_dir
+from .._model_dir import read_config, write_model_dir
 from .._preprocess import FaceTransform
 from ..data import load_dataset
 from ..data.arrays import face_arrays
 from ..errors import DatasetError, FacezooError
+from ..onnx_export import quantize_int8
 from . import distributed
-from .card import training_card
+from .card import plot_history, training_card
 from .data import Source, TrainingData, licence_of, training_data
 from .loop import Loop
 from .run import RunDirectory
@@ -63,8 +67,6 @@ def _init_weights(settings: TrainSettings, config):
 def lineage(settings: TrainSettings) -> dict[str, Any]:
     """The terms, datasets and teachers a model learns from: its sources and teacher, and those of
     the model whose backbone it starts from (``init`` = a facezoo model directory)."""
-    from .._model_dir import read_config
-
     sources = [Source(settings.dataset, settings.train_split), *map(Source.parse, settings.extra_data)]
     terms = [licence_of(sources, settings.teacher)]
     datasets = [s.dataset for s in sources]
@@ -166,7 +168,7 @@ def _train(settings: TrainSettings, output: Path, data_root: str | None, stop_af
     finished = loop.stage_finetune(state if state is not None and state["stage"] == "finetune" else None, stop_after)
     if loop.rank != 0:
         return output
-    _plot(loop.history, directory.work / "curves.png")
+    plot_history(loop.history, directory.work / "curves.png")
     if not finished:
         logger.info("stopped after %s fine-tuning epochs; call again to resume", stop_after)
         return output
@@ -183,8 +185,6 @@ def _train(settings: TrainSettings, output: Path, data_root: str | None, stop_af
     model.config = model.config.replace(trained=True)
     report = None
     if settings.test_split:
-        from .._evaluate import evaluate
-
         report = evaluate(model, settings.test_dataset or settings.dataset, settings.test_split, data_root=data_root)
         model.config = model.config.replace(metrics={k: round(v, 4) for k, v in report.metrics.items()})
         directory.write_json("evaluation.json", report.to_dict())
@@ -272,8 +272,6 @@ def measure(
     ``metrics`` and ``evaluation`` (and, with ``onnx``, the int8 model) and return the reports,
     the headline first; the card is the caller's. ``weights=False`` keeps the weights file that
     ``target_dir`` holds (the model's own)."""
-    from .._evaluate import evaluate
-
     test = settings.test_dataset or settings.dataset
     headline = evaluate(model, test, settings.test_split, data_root=data_root, compare_teacher=settings.teacher if _teacher_scores(test, settings) else None)
     reports = [headline]
@@ -311,10 +309,6 @@ def measure(
 
 def _export_onnx(model, target: Path, settings: TrainSettings, headline, quantize, calibration: int, data_root) -> dict:
     """The ONNX export (cached) and ``model.int8.onnx`` (in ``target``), checked and measured on the test split."""
-    from .. import _onnx
-    from .._evaluate import evaluate
-    from ..data import cache_dir
-
     test = settings.test_dataset or settings.dataset
     digest = _onnx.weights_digest(target)
     check = face_arrays(Source(test, settings.test_split, 64).load(data_root, settings.seed), model.transform, progress=False).images
@@ -325,7 +319,7 @@ def _export_onnx(model, target: Path, settings: TrainSettings, headline, quantiz
     out: dict[str, Any] = {"opset": _onnx.OPSET, "fp32": {k: round(v, 4) for k, v in report.metrics.items()}}
     if quantize == "int8":
         faces = face_arrays(Source(settings.dataset, settings.train_split, calibration).load(data_root, settings.seed), model.transform, progress=False).images
-        int8 = _onnx.quantize_int8(model, path, target / _onnx.INT8_NAME, faces)
+        int8 = quantize_int8(model, path, target / _onnx.INT8_NAME, faces)
         _onnx.write_stamp(int8, digest, quantize="int8", calibration=f"{calibration} faces of {settings.dataset}:{settings.train_split}")
         measured = evaluate(build_model(model.config, _onnx.OnnxNetwork(int8)), test, settings.test_split, data_root=data_root).metrics
         losses = {
@@ -346,13 +340,5 @@ def _teacher_scores(test: str, settings: TrainSettings) -> bool:
 
 
 def _machine() -> dict[str, Any]:
-    import os
-
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "gpu": gpu}
-
-
-def _plot(history: list[dict[str, Any]], path: Path) -> None:
-    from .card import plot_history
-
-    plot_history(history, path)

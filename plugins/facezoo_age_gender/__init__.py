@@ -157,7 +157,7 @@ def facezoo_register_tasks(register):
             default_backbone="efficientnet_lite0",
             monitor=("age_mae", "min"),
             tolerances=(("age_mae", "min", 0.2), ("gender_accuracy", "max", 0.01)),
-            output_width=lambda **_: MAX_AGE + 2,
+            output_width=lambda: MAX_AGE + 2,
             synthetic_targets=synthetic_targets,
         )
     )

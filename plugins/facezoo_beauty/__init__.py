@@ -34,7 +34,7 @@ def build_head(num_features: int, mode: str = "distribution", bins: int = 101, d
     return BeautyHead(num_features, mode=mode, bins=bins, dropout=dropout)
 
 
-def output_width(mode: str = "distribution", bins: int = 101, **_) -> int:
+def output_width(mode: str, bins: int) -> int:
     """Logits over ``bins`` score bins, or one score (``regression``)."""
     return bins if mode == "distribution" else 1
 

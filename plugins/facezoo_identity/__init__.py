@@ -256,7 +256,7 @@ def facezoo_register_tasks(register):
             calibration={"threshold": 0.5},
             monitor=("cosine_to_teacher", "max"),
             tolerances=(("accuracy", "max", 0.01),),
-            output_width=lambda **head: head.get("embedding_dim", 128),
+            output_width=lambda embedding_dim: embedding_dim,
             model_class="facezoo_identity.model:IdentityModel",
             default_backbone="efficientnet_lite0",
             synthetic_targets=synthetic_targets,

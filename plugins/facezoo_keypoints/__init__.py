@@ -178,7 +178,7 @@ def facezoo_register_tasks(register):
             monitor=("nme", "min"),
             tolerances=(("nme", "min", 0.003),),
             pooled=False,
-            output_width=lambda **_: 2 * NUM_POINTS,
+            output_width=lambda: 2 * NUM_POINTS,
             synthetic_targets=synthetic_targets,
         )
     )

@@ -88,7 +88,7 @@ def facezoo_register_tasks(register):
             labels=LABELS,
             default_backbone="mobilenetv3_small_100",
             monitor=("accuracy", "max"),
-            output_width=lambda **_: 2,
+            output_width=lambda: 2,
         )
     )
 
