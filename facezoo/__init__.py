@@ -30,7 +30,15 @@ from .errors import (  # noqa: E402
     WeightsError,
 )
 from .hookspecs import hookimpl  # noqa: E402
-from .registry import CommandSpec, DatasetSpec, DetectorSpec, PretrainedSpec, TaskSpec, TeacherSpec  # noqa: E402
+from .registry import (  # noqa: E402
+    BackboneSpec,
+    CommandSpec,
+    DatasetSpec,
+    DetectorSpec,
+    PretrainedSpec,
+    TaskSpec,
+    TeacherSpec,
+)
 from .results import Face, FaceResult  # noqa: E402
 
 _LAZY = {
@@ -63,7 +71,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "CommandSpec", "ConfigError", "DatasetError", "DatasetSpec", "TeacherSpec", "DetectorSpec", "Face", "FaceCrop", "FaceModel", "FaceResult", "FaceTransform",
+    "BackboneSpec", "CommandSpec", "ConfigError", "DatasetError", "DatasetSpec", "TeacherSpec", "DetectorSpec", "Face", "FaceCrop", "FaceModel", "FaceResult", "FaceTransform",
     "FacezooError", "HubError", "ImageTooLargeError", "InputError", "NotAnImageError", "MissingExtraError", "ModelConfig", "PluginError", "PluginInfo",
     "Preprocess", "PretrainedSpec", "TaskSpec", "UnknownNameError", "WeightsError", "__version__", "hookimpl",
     "list_models", "list_plugins", "list_tasks", "load", "new_config", "push_directory", "export",
