@@ -5,7 +5,8 @@ against dlib (``dlib_dump.cpp`` beside this file), then mapped onto :mod:`.dlib_
 identity head: each ``affine`` layer (dlib's batch norm, folded at the end of its training) is
 folded into the convolution before it, the 256→128 projection (stored ``inputs × outputs``) is
 transposed into ``head.fc``, and the head's batch norm is set to the identity. This is a
-maintainer's tool, not a runtime dependency: facezoo ships the converted weights.
+maintainer's tool, not a runtime dependency: facezoo ships the converted weights
+(``weights/dlib_resnet.v1/model.safetensors``, written with ``--half``).
 
 Re-run it (Debian/Ubuntu, as root for apt)::
 

@@ -72,8 +72,8 @@ class DlibResNet(nn.Module):
 
     A facezoo backbone (registered as ``dlib_resnet`` by the identity plugin through
     ``facezoo_register_backbones``); with the identity head's ``fc`` it gives dlib's 128-d
-    descriptor. Weights: ``facezoo load identity/dlib_resnet.v1``, or convert them yourself with
-    ``convert_dlib.py``.
+    descriptor. Weights: ``weights/dlib_resnet.v1/model.safetensors`` of the identity plugin
+    (float16, made by ``convert_dlib.py``); faces framed as :mod:`.fit_dlib_framing` measures.
     """
 
     num_features = 256
