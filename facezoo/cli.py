@@ -1,6 +1,6 @@
 """The ``facezoo`` command line: mirrors the Python API; plugins add commands of their own.
 
-    facezoo list [tasks|models|plugins|datasets|teachers|commands] [--pretrained] [--json]
+    facezoo list [tasks|models|plugins|datasets|teachers|detectors|backbones|commands] [--pretrained] [--json]
     facezoo predict TASK IMAGE... [--backbone B] [--untrained] [--no-detect] [--annotate OUT] [--json]
     facezoo info MODEL [--json]
     facezoo push DIR REPO_ID [--branch B] [--tag T]
@@ -315,8 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what facezoo does")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("list", help="list tasks, models, plugins, datasets, teachers, detectors or plugin commands")
-    p.add_argument("what", nargs="?", choices=("tasks", "models", "plugins", "datasets", "teachers", "detectors", "commands"), default="tasks")
+    p = sub.add_parser("list", help="list tasks, models, plugins, datasets, teachers, detectors, plugin backbones or plugin commands")
+    p.add_argument("what", nargs="?", choices=("tasks", "models", "plugins", "datasets", "teachers", "detectors", "backbones", "commands"), default="tasks")
     p.add_argument("--filter", help="wildcard or substring on model ids")
     p.add_argument("--pretrained", action="store_true", help="only models whose weights load offline now")
     p.add_argument("--json", action="store_true")

@@ -22,7 +22,15 @@ from collections.abc import Callable
 
 import pluggy
 
-from .registry import CommandSpec, DatasetSpec, DetectorSpec, PretrainedSpec, TaskSpec, TeacherSpec
+from .registry import (
+    BackboneSpec,
+    CommandSpec,
+    DatasetSpec,
+    DetectorSpec,
+    PretrainedSpec,
+    TaskSpec,
+    TeacherSpec,
+)
 
 hookspec = pluggy.HookspecMarker("facezoo")
 hookimpl = pluggy.HookimplMarker("facezoo")
@@ -113,4 +121,21 @@ def facezoo_register_commands(register: Callable[[CommandSpec], None]) -> None:
         ... def facezoo_register_commands(register):
         ...     register(CommandSpec("glasses-report", help="count glasses in a folder",
         ...                          add_arguments=add_arguments, run=run))
+    """
+
+
+@hookspec
+def facezoo_register_backbones(register: Callable[[BackboneSpec], None]) -> None:
+    """Add backbones that are not timm models: ``register(BackboneSpec(name, build))``.
+
+    The name then works wherever a timm name does (``facezoo.load(task, name,
+    pretrained=False)``, ``facezoo train --backbone``, saved models, ONNX). A name registered
+    twice, or also a timm model's, is an error naming the plugin. Import torch inside ``build``.
+
+    Example:
+        >>> @hookimpl
+        ... def facezoo_register_backbones(register):
+        ...     register(BackboneSpec("my_net", build=build_my_net, summary="my architecture"))
+
+    Since facezoo 0.1.0.
     """

@@ -367,6 +367,27 @@ class DetectorSpec:
 
 
 @dataclass(frozen=True)
+class BackboneSpec:
+    """A network architecture that is not in timm, usable wherever a timm name is: in
+    ``facezoo.load(task, name, pretrained=False)``, training, ``save_pretrained``, ONNX export.
+
+    ``build(input_size=None, pooled=True) -> torch.nn.Module`` returns the network without a
+    classifier. Pooled, it maps ``N×3×H×W`` to ``N×num_features`` and has a ``num_features``
+    attribute; with ``pooled=False`` it returns its unpooled feature map (for spatial heads).
+    ``input_size`` is the model's ``(height, width)``, for architectures built for one size.
+    The name must not also be a timm model's.
+
+    Example:
+        >>> BackboneSpec("dlib_resnet", build=print).name
+        'dlib_resnet'
+    """
+
+    name: str
+    build: Callable[..., Any]
+    summary: str = ""
+
+
+@dataclass(frozen=True)
 class TeacherSpec:
     """A stronger model that labels faces for training a ``task`` (knowledge distillation).
 
@@ -426,7 +447,7 @@ class Registry:
         'example'
     """
 
-    KINDS = ("task", "model", "dataset", "detector", "teacher", "command")
+    KINDS = ("task", "model", "dataset", "detector", "teacher", "command", "backbone")
 
     def __init__(self) -> None:
         self._items: dict[str, dict[str, tuple[Any, str]]] = {kind: {} for kind in self.KINDS}

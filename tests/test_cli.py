@@ -40,7 +40,7 @@ def test_list_models(capsys):
 
 def test_list_plugins(capsys):
     _, out, _ = run(capsys, "list", "plugins")
-    assert "glasses      facezoo-glasses 0.1.0  hooks: facezoo_register_commands, facezoo_register_datasets, facezoo_register_detectors" in out
+    assert "glasses      facezoo-glasses 0.1.0  hooks: facezoo_register_backbones, facezoo_register_commands, facezoo_register_datasets, facezoo_register_detectors" in out
     _, out, _ = run(capsys, "list", "plugins", "--json")
     assert {p["name"]: p["distribution"] for p in json.loads(out)}["detectors"] == "facezoo"
 

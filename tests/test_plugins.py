@@ -14,22 +14,26 @@ import uuid
 import facezoo_beauty
 import numpy as np
 import pytest
+import torch
 from facezoo_beauty import BeautyResult
 from facezoo_glasses.detector import build_detector
+from torch import nn
 
 import facezoo
 import facezoo.data
 from facezoo import _plugins
+from facezoo._backbone import imagenet_weights
 from facezoo._detect import detect_faces
 from facezoo._images import load_image
 from facezoo.cli import main
 from facezoo.detection import Detection, FaceDetector
 from facezoo.heads import linear_head
-from facezoo.testing import FACES, PHOTOS
+from facezoo.testing import FACES, PHOTOS, check_build, check_task
 from facezoo.training.data import Source, training_data
 
 BUILT_IN = {"age-gender", "beauty", "expression", "identity", "keypoints", "detectors"}
 ALL_HOOKS = (
+    "facezoo_register_backbones",
     "facezoo_register_commands",
     "facezoo_register_datasets",
     "facezoo_register_detectors",
@@ -325,6 +329,54 @@ def test_facezoo_register_commands_adds_a_subcommand(capsys):
     assert capsys.readouterr().out == "hello world\n"
     main(["list", "commands"])
     assert "hello" in capsys.readouterr().out
+
+
+def _backbone_plugin(name: str, spec: facezoo.BackboneSpec) -> None:
+    facezoo.register_plugin(types.SimpleNamespace(facezoo_register_backbones=facezoo.hookimpl(lambda register: register(spec))), name=name)
+
+
+def _tiny_net(input_size=None, pooled=True):
+    """A third party's backbone that timm does not know: two convolutions with batch norm, and a mean."""
+
+    class TinyNet(nn.Module):
+        num_features = 24
+
+        def __init__(self):
+            super().__init__()
+            self.convs = nn.Sequential(nn.Conv2d(3, 12, 3, 2, 1), nn.BatchNorm2d(12), nn.ReLU(), nn.Conv2d(12, 24, 3, 2, 1), nn.BatchNorm2d(24), nn.ReLU())
+
+        def forward(self, images: torch.Tensor) -> torch.Tensor:
+            features = self.convs(images)
+            return features.mean(dim=(2, 3)) if pooled else features
+
+    return TinyNet()
+
+
+def test_facezoo_register_backbones_makes_a_non_timm_network_a_backbone(tmp_path, capsys):
+
+    _backbone_plugin("tiny-plugin", facezoo.BackboneSpec("tiny_net", build=_tiny_net, summary="two convolutions"))
+    # build, predict, metrics, training steps, save → load, ONNX parity: all as for a timm backbone
+    check_task("expression", backbone="tiny_net", photos=FACES[:2])
+    assert check_build("keypoints", "tiny_net").network.backbone.convs[0].out_channels == 12  # unpooled, for a spatial head
+    main(["list", "backbones"])
+    assert "tiny_net" in capsys.readouterr().out
+    with pytest.raises(facezoo.UnknownNameError, match="Did you mean 'tiny_net'"):
+        facezoo.load("beauty", "tiny_nett", pretrained=False)
+
+
+def test_a_plugin_backbone_is_refused_where_it_cannot_work():
+
+    _backbone_plugin("tiny-plugin", facezoo.BackboneSpec("tiny_net", build=_tiny_net))
+    with pytest.raises(facezoo.WeightsError, match="no ImageNet weights for it: pass init="):
+        imagenet_weights("tiny_net")
+    _backbone_plugin("timm-clash", facezoo.BackboneSpec("resnet18", build=_tiny_net))
+    with pytest.raises(facezoo.PluginError, match="backbone 'resnet18' of plugin 'timm-clash' is also a timm model's name"):
+        facezoo.load("beauty", "resnet18", pretrained=False)
+    with pytest.raises(facezoo.PluginError, match="'tiny_net' is registered twice: by plugin 'tiny-plugin' and by plugin 'again'"):
+        _backbone_plugin("again", facezoo.BackboneSpec("tiny_net", build=_tiny_net))
+    _backbone_plugin("no-width", facezoo.BackboneSpec("widthless", build=lambda **_: __import__("torch").nn.Identity()))
+    with pytest.raises(facezoo.PluginError, match="'widthless' of plugin 'no-width': the built module needs a num_features attribute"):
+        facezoo.load("beauty", "widthless", pretrained=False)
 
 
 def test_a_plugin_command_cannot_take_a_core_name(capsys):

@@ -282,3 +282,18 @@ def facezoo_register_commands(register):
             ),
         ]
     )
+
+
+@hookimpl
+def facezoo_register_backbones(register):
+    """dlib's face-recognition ResNet (see :mod:`facezoo_identity.dlib_resnet`), through the same
+    hook a third-party plugin uses for an architecture that is not in timm."""
+    from facezoo.registry import BackboneSpec
+
+    register(BackboneSpec("dlib_resnet", build=_build_dlib_resnet, summary="dlib's face-recognition ResNet (150 px, 5.6 M parameters)"))
+
+
+def _build_dlib_resnet(input_size=None, pooled=True):
+    from .dlib_resnet import build
+
+    return build(input_size, pooled)

@@ -1,8 +1,9 @@
 """facezoo-glasses: an example facezoo plugin adding the task ``glasses`` (glasses / no glasses).
 
-It implements all six facezoo hooks: a task, a pretrained model on the Hub, a dataset adapter, a
-face detector, a teacher and a command. Like every facezoo plugin it imports no torch here: the
-head, the dataset, the detector and the teacher live in submodules imported only when used.
+It implements all seven facezoo hooks: a task, a pretrained model on the Hub, a dataset adapter, a
+face detector, a teacher, a command and a backbone. Like every facezoo plugin it imports no torch
+here: the head, the dataset, the detector, the teacher and the backbone live in submodules
+imported only when used.
 
 Example:
     >>> import facezoo
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from facezoo import CommandSpec, DatasetSpec, DetectorSpec, FaceResult, Preprocess, PretrainedSpec, TaskSpec, TeacherSpec, hookimpl
+from facezoo import BackboneSpec, CommandSpec, DatasetSpec, DetectorSpec, FaceResult, Preprocess, PretrainedSpec, TaskSpec, TeacherSpec, hookimpl
 
 LABELS = ("no_glasses", "glasses")  # class index 0 and 1, also the dataset's folder names
 
@@ -149,3 +150,14 @@ def facezoo_register_commands(register):
             run="facezoo_glasses.report:run",
         )
     )
+
+
+@hookimpl
+def facezoo_register_backbones(register):
+    register(BackboneSpec("glasses_cnn", build=build_backbone, summary="a four-layer CNN, small enough for glasses"))
+
+
+def build_backbone(input_size=None, pooled=True):
+    from .backbone import GlassesCNN
+
+    return GlassesCNN(pooled=pooled)
