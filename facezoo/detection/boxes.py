@@ -1,10 +1,25 @@
-"""Box arithmetic shared by the detectors, in numpy."""
+"""What the detectors share, in numpy: input checks and box arithmetic."""
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["nms"]
+from facezoo.errors import InputError
+
+__all__ = ["as_rgb", "nms"]
+
+
+def as_rgb(image: np.ndarray) -> np.ndarray:
+    """Validate an ``HxWx3`` uint8 image; grayscale ``HxW``/``HxWx1`` and RGBA are converted."""
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+        raise TypeError(f"expected a uint8 numpy array, got {type(image).__name__} {getattr(image, 'dtype', '')}")
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
+        raise InputError(f"expected an HxWx3 RGB image, got shape {image.shape}; pass a color (or gray) photo as a uint8 array")
+    if image.shape[2] == 1:
+        return np.repeat(image, 3, axis=2)
+    return image[:, :, :3]
 
 
 def nms(

@@ -27,8 +27,8 @@ from PIL import Image
 
 from facezoo._onnx import session
 from facezoo.detection.base import Detection, FaceDetector
-from facezoo.detection.boxes import nms
-from facezoo.errors import ConfigError, InputError
+from facezoo.detection.boxes import as_rgb, nms
+from facezoo.errors import ConfigError
 
 __all__ = ["MTCNN", "ONNX_PATHS", "WEIGHTS_PATH"]
 
@@ -137,19 +137,6 @@ def _crop_and_resize(images: np.ndarray, image_idx: np.ndarray, boxes: np.ndarra
     return np.concatenate(crops), valid
 
 
-def _to_rgb(image: np.ndarray) -> np.ndarray:
-    """Validate an ``HxWx3`` uint8 image; grayscale ``HxW``/``HxWx1`` and RGBA are converted."""
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
-        raise TypeError(f"expected a uint8 numpy array, got {type(image).__name__} {getattr(image, 'dtype', '')}")
-    if image.ndim == 2:
-        image = image[:, :, None]
-    if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
-        raise InputError(f"expected an HxWx3 RGB image, got shape {image.shape}; pass a color (or gray) photo as a uint8 array")
-    if image.shape[2] == 1:
-        return np.repeat(image, 3, axis=2)
-    return image[:, :, :3]
-
-
 def onnx_runners(paths: dict[str, Path], threads: int | None = None) -> dict[str, Runner]:
     """ONNX Runtime sessions of the three networks as runners (numpy in, tuple of numpy out)."""
     def runner(path: Path) -> Runner:
@@ -237,7 +224,7 @@ class MTCNN(FaceDetector):
         results: list[list[Detection]] = [[] for _ in images]
         groups: dict[tuple[int, int], list[tuple[int, np.ndarray, float, float]]] = defaultdict(list)
         for index, image in enumerate(images):
-            rgb = _to_rgb(image)
+            rgb = as_rgb(image)
             height, width = rgb.shape[:2]
             if min(height, width) < _PNET_CELL:
                 continue
@@ -263,7 +250,7 @@ class MTCNN(FaceDetector):
             >>> points.shape, bool(scores[0] < 0.5)
             ((1, 5, 2), True)
         """
-        rgb = _to_rgb(image)
+        rgb = as_rgb(image)
         height, width = rgb.shape[:2]
         squares = _square(np.asarray(boxes, np.float64).reshape(-1, 4))
         points = np.full((len(squares), 5, 2), np.nan)

@@ -30,8 +30,8 @@ import numpy as np
 from PIL import Image
 
 from facezoo.detection.base import Detection, FaceDetector
-from facezoo.detection.boxes import nms
-from facezoo.errors import ConfigError, InputError
+from facezoo.detection.boxes import as_rgb, nms
+from facezoo.errors import ConfigError
 
 __all__ = ["ONNX_PATH", "STRIDES", "WEIGHTS_PATH", "YuNet"]
 
@@ -44,19 +44,6 @@ STRIDES = (8, 16, 32)
 Runner = Callable[[np.ndarray], tuple]
 #: ``(image, boxes)`` → five points ``(K, 5, 2)`` and a score ``(K,)`` per box: a second opinion on the landmarks.
 LandmarkRefiner = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
-
-
-def _to_rgb(image: np.ndarray) -> np.ndarray:
-    """Validate an ``HxWx3`` uint8 image; grayscale ``HxW``/``HxWx1`` and RGBA are converted."""
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
-        raise TypeError(f"expected a uint8 numpy array, got {type(image).__name__} {getattr(image, 'dtype', '')}")
-    if image.ndim == 2:
-        image = image[:, :, None]
-    if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
-        raise InputError(f"expected an HxWx3 RGB image, got shape {image.shape}; pass a color (or gray) photo as a uint8 array")
-    if image.shape[2] == 1:
-        return np.repeat(image, 3, axis=2)
-    return image[:, :, :3]
 
 
 def onnx_runner(path: str | Path = ONNX_PATH, threads: int | None = None) -> Runner:
@@ -205,7 +192,7 @@ class YuNet(FaceDetector):
         originals: dict[int, np.ndarray] = {}
         groups: dict[tuple[int, int], list[tuple[int, np.ndarray, float, float]]] = defaultdict(list)
         for index, image in enumerate(images):
-            rgb = _to_rgb(image)
+            rgb = as_rgb(image)
             if min(rgb.shape[:2]) < 8:
                 continue
             originals[index] = rgb
