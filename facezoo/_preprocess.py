@@ -83,7 +83,7 @@ class FaceTransform:
             matrix = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5]])
         else:
             if self.preprocess.crop == "align":
-                array, matrix = align_face(image, face.landmarks, output_size=(height, width), scale=self.preprocess.scale)
+                array, matrix = align_face(image, face.landmarks, output_size=(height, width), scale=self.preprocess.scale, template=self.preprocess.template)
             else:
                 array, matrix = crop_box(image, face.box, output_size=(height, width), margin=self.preprocess.margin)
             crop = Image.fromarray(array)

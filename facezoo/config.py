@@ -28,7 +28,7 @@ INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos")
 CROPS = ("box", "align")
 
 
-TEMPLATES = ("arcface",)
+TEMPLATES = ("arcface", "dlib")  # facezoo.detection.align.TEMPLATES
 MAX_INPUT_SIZE = 1024  # pixels per side: a face network's input, not a photo
 MAX_CONFIG_BYTES = 1 << 20  # a config.json is a few KiB; a larger file is refused before it is parsed
 

@@ -22,7 +22,7 @@ from PIL import Image
 
 from facezoo.errors import InputError
 
-__all__ = ["ARCFACE_TEMPLATE_112", "align_face", "apply_affine", "crop_box", "estimate_similarity"]
+__all__ = ["ARCFACE_TEMPLATE_112", "DLIB_TEMPLATE_150", "TEMPLATES", "align_face", "apply_affine", "crop_box", "estimate_similarity"]
 
 
 #: Standard five-point template (eyes, nose tip, mouth corners) for a 112x112 ArcFace crop.
@@ -36,6 +36,24 @@ ARCFACE_TEMPLATE_112 = np.array(
     ],
     dtype=np.float64,
 )
+
+#: Where facezoo's five landmarks (YuNet with O-Net points) lie, on average, in dlib's 150x150
+#: face chip (``get_face_chip(..., padding=0.25)``, what dlib's face-recognition ResNet learnt
+#: from): the mean of ``python -m facezoo_identity.fit_dlib_framing`` on 300 CelebA-train and 300
+#: SCUT-FBP5500-train faces (546 kept); never on LFW, which is test data.
+DLIB_TEMPLATE_150 = np.array(
+    [
+        [49.4, 47.1],
+        [103.6, 46.9],
+        [75.8, 80.8],
+        [52.7, 104.0],
+        [100.4, 103.5],
+    ],
+    dtype=np.float64,
+)
+
+#: Alignment templates by name (``Preprocess.template``): the five points and the crop side they are for.
+TEMPLATES: dict[str, tuple[np.ndarray, float]] = {"arcface": (ARCFACE_TEMPLATE_112, 112.0), "dlib": (DLIB_TEMPLATE_150, 150.0)}
 
 
 def apply_affine(points: np.ndarray | Sequence[Sequence[float]], matrix: np.ndarray) -> np.ndarray:
@@ -131,8 +149,10 @@ def align_face(
     landmarks: np.ndarray | Sequence[Sequence[float]],
     output_size: tuple[int, int] = (112, 112),
     scale: float = 1.0,
+    template: str = "arcface",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Warp a face so its five landmarks best match :data:`ARCFACE_TEMPLATE_112`.
+    """Warp a face so its five landmarks best match a template of :data:`TEMPLATES`
+    (:data:`ARCFACE_TEMPLATE_112` by default, or ``"dlib"``: :data:`DLIB_TEMPLATE_150`).
 
     The template is scaled per axis to ``output_size`` = ``(height, width)``; ``scale`` < 1
     shrinks it about the crop centre, so the crop shows more around the face (the whole jaw and
@@ -149,8 +169,9 @@ def align_face(
         ((112, 112, 3), [[1.0, 0.0, 40.0], [0.0, 1.0, 40.0]])
     """
     height, width = output_size
-    template = ((ARCFACE_TEMPLATE_112 - 56.0) * scale + 56.0) * np.array([width / 112.0, height / 112.0])
-    image_to_crop = estimate_similarity(landmarks, template)
+    points, side = TEMPLATES[template]
+    target = ((points - side / 2) * scale + side / 2) * np.array([width / side, height / side])
+    image_to_crop = estimate_similarity(landmarks, target)
     crop_to_image = _invert_affine(image_to_crop)
     return _warp(image, crop_to_image, output_size), crop_to_image
 

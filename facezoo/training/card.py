@@ -73,7 +73,7 @@ def training_card(config, settings: TrainSettings, history: list[dict[str, Any]]
     return measured_card(config, settings, reports, data=data, training=training)
 
 
-def measured_card(config, settings: TrainSettings, reports: list, *, data: str, training: str) -> str:
+def measured_card(config, settings: TrainSettings, reports: list, *, data: str, training: str, summary: str | None = None) -> str:
     """The card of a model trained with ``settings``: ``data`` and ``training`` describe what it
     learnt from and how; every other section comes from ``reports``, measured on the shipped weights
     (the first one is the headline), and the ONNX measurements in ``config.evaluation``."""
@@ -123,7 +123,7 @@ def measured_card(config, settings: TrainSettings, reports: list, *, data: str, 
         if gap:
             limitations += f" Largest per-group gap in {task.monitor[0]}: {gap[2]:.3g} ({gap[0]} vs {gap[1]})."
     info = CardInfo(
-        summary=f"{task.summary}, trained by facezoo on {', '.join(config.datasets)}" + (f" with the teacher `{teacher.name}`." if teacher else "."),
+        summary=summary or f"{task.summary}, trained by facezoo on {', '.join(config.datasets)}" + (f" with the teacher `{teacher.name}`." if teacher else "."),
         intended_use="Research and demos of face analysis. Not for decisions about people. The terms of the data and teachers it learnt from (Licence) apply.",
         limitations=limitations,
         data=data,

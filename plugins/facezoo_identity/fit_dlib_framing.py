@@ -79,14 +79,16 @@ def fit(images: list[np.ndarray], detector: str = "yunet", tolerance: float = 12
 def main(argv: list[str] | None = None) -> int:
     from PIL import Image
 
-    from facezoo.data import data_root
+    from facezoo.data import load_dataset
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", help="the data root holding lfw/ (default: $FACEZOO_DATA)")
-    parser.add_argument("--every", type=int, default=25)
+    parser.add_argument("--data", help="the data root (default: $FACEZOO_DATA)")
+    parser.add_argument("--dataset", default="p1-keypoints:train", help="DATASET:SPLIT of the faces to measure on (never a test split)")
+    parser.add_argument("--every", type=int, default=10)
     parser.add_argument("--count", type=int, default=300)
     args = parser.parse_args(argv)
-    files = sorted((Path(data_root(args.data)) / "lfw" / "lfw").glob("*/*.jpg"))[:: args.every][: args.count]
+    name, _, split = args.dataset.partition(":")
+    files = [s.path for s in load_dataset(name, split or "train", args.data).samples][:: args.every][: args.count]
     template, kept = fit([np.asarray(Image.open(f).convert("RGB")) for f in files])
     print(f"{kept} of {len(files)} faces; facezoo's landmarks in dlib's {CHIP_SIZE} px chip:\n{np.round(template, 2).tolist()}")
     return 0
