@@ -29,7 +29,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 
