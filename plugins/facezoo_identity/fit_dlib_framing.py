@@ -9,16 +9,15 @@ found by both, dlib's chip of an image whose pixels hold their own coordinates g
 chip → image map; facezoo's landmarks are mapped into the chip and averaged over the faces whose
 points all lie within ``--tolerance`` px of the median.
 
-Measured on every 25th image of the bundle's LFW (255 of 300 faces kept): eyes (48.8, 47.3)
-and (103.9, 47.1), nose (76.1, 78.9), mouth (51.9, 107.4) and (100.5, 107.1); about ArcFace's
-template ×1.14 and 21.7 px higher (ArcFace's template scaled only is 10.8 px off on average).
-With it, facezoo.evaluate(model, "lfw", "view2") through YuNet gave 98.87 % ± 0.44 (10 folds),
-TAR 95.9 % at FAR 1e-3; ArcFace's template (scale 0.8 to 1.13) or a box crop gave 79 to 92 %
-on 300 of the pairs.
+Measured on 300 faces each of CelebA train (249 kept) and SCUT-FBP5500 train (297 kept), never on
+LFW (test data); their mean is ``facezoo.detection.align.DLIB_TEMPLATE_150``, the framing of
+``identity/dlib_resnet.v1`` (its card has what it measured). P1's low-resolution training frames
+put the points 2–7 px lower and wider, so they were left out.
 
 Run (training-time extra ``teachers`` for dlib)::
 
-    python -m facezoo_identity.fit_dlib_framing --data $FACEZOO_DATA [--every 25] [--count 300]
+    python -m facezoo_identity.fit_dlib_framing --dataset celeba:train --every 18
+    python -m facezoo_identity.fit_dlib_framing --dataset scut-fbp5500:train --every 11
 
 Example:
     >>> template, kept = fit(images)  # doctest: +SKIP
