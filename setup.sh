@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Set up a fresh checkout: a virtual environment in .venv with facezoo, the extras the whole test
+# suite needs (teachers: dlib-bin for the dlib port's parity test)
 # suite needs and the example third-party plugin, plus Debian's Chromium for the browser test when
 # it is missing and this user may install it (playwright never downloads a browser here).
 # README's first command and .ci/run both start with it (tests/test_docs.py checks that they do).
@@ -7,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 python3 -m venv .venv
-.venv/bin/python -m pip install --quiet -e ".[test,onnx,serve,batch,ray]"
+.venv/bin/python -m pip install --quiet -e ".[test,onnx,serve,batch,ray,teachers]"
 .venv/bin/python -m pip install --quiet ./docs/example_plugin  # a second step: pip 23 cannot resolve it beside ".[test]"
 
 if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
