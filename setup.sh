@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Set up a fresh checkout: a virtual environment in .venv with facezoo, the extras the whole test
-# suite needs (teachers: dlib-bin for the dlib port's parity test)
-# suite needs and the example third-party plugin, plus Debian's Chromium for the browser test when
-# it is missing and this user may install it (playwright never downloads a browser here).
+# suite needs (teachers: dlib-bin for the dlib port's parity test) and the example third-party
+# plugin, plus Debian's Chromium for the browser test when it is missing and this user may install
+# it (playwright never downloads a browser here).
 # README's first command and .ci/run both start with it (tests/test_docs.py checks that they do).
 set -euo pipefail
 cd "$(dirname "$0")"
