@@ -234,7 +234,7 @@ def facezoo_register_datasets(register):
 
 @hookimpl
 def facezoo_register_models(register):
-    register(shipped_models("identity", Path(__file__).parent / "weights", default="efficientnet_lite0.distilled-dlib"))
+    register(shipped_models("identity", Path(__file__).parent / "weights", default="dlib_resnet.v1"))
 
 
 @hookimpl
