@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Set up a fresh checkout: a virtual environment in .venv with facezoo, the extras the whole test
-# suite needs (teachers: dlib-bin for the dlib port's parity test) and the example third-party
-# plugin, plus Debian's Chromium for the browser test when it is missing and this user may install
+# Set up a fresh checkout: a virtual environment in .venv with facezoo, every extra ("all": torch
+# for training and exporting, the teachers with dlib-bin for the dlib port's parity test, serve,
+# batch, Ray) and the test tools, the example third-party plugin, plus Debian's Chromium for the browser test when it is missing and this user may install
 # it (playwright never downloads a browser here).
 # README's first command and .ci/run both start with it (tests/test_docs.py checks that they do).
 set -euo pipefail
 cd "$(dirname "$0")"
 
 python3 -m venv .venv
-.venv/bin/python -m pip install --quiet -e ".[test,onnx,serve,batch,ray,teachers]"
+.venv/bin/python -m pip install --quiet -e ".[all,test]"
 .venv/bin/python -m pip install --quiet ./docs/example_plugin  # a second step: pip 23 cannot resolve it beside ".[test]"
 
 if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then

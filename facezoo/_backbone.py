@@ -23,7 +23,7 @@ from pathlib import Path
 from . import _plugins
 from ._cache import cache_dir
 from ._model_dir import WEIGHTS_NAME, read_config
-from .errors import MissingExtraError, PluginError, WeightsError, unknown_name
+from .errors import MissingExtraError, PluginError, WeightsError, needs_torch, unknown_name
 
 logger = logging.getLogger(__name__)
 
@@ -46,11 +46,16 @@ class ImageNetWeights:
     source: str
 
 
+def _timm():
+    """The ``timm`` module, or an error naming the extra that installs it."""
+    with needs_torch("timm's backbones (untrained models and training)"):
+        import timm
+    return timm
+
+
 @functools.lru_cache(maxsize=1)
 def _all_backbones() -> frozenset[str]:
-    import timm
-
-    return frozenset(timm.list_models())
+    return frozenset(_timm().list_models())
 
 
 def plugin_backbone(name: str):
@@ -63,7 +68,7 @@ def plugin_backbone(name: str):
     registry = _plugins.registry()
     if name not in registry.names("backbone"):
         return None
-    import timm
+    timm = _timm()
 
     if timm.is_model(name):
         raise PluginError(
@@ -78,7 +83,7 @@ def check_backbone(name: str) -> None:
     nor a backbone registered by a plugin."""
     if plugin_backbone(name) is not None:
         return
-    import timm
+    timm = _timm()
 
     if not timm.is_model(name):
         raise unknown_name(
@@ -100,7 +105,7 @@ def create_backbone(name: str, input_size: tuple[int, int] | None = None, pooled
         >>> create_backbone("test_resnet").num_features > 0
         True
     """
-    import timm
+    timm = _timm()
 
     check_backbone(name)
     spec = plugin_backbone(name)
@@ -188,9 +193,9 @@ def _model_directory_backbone(backbone: str, directory: Path) -> ImageNetWeights
 
 def _timm_pretrained(backbone: str) -> ImageNetWeights:
     """timm's pretrained weights of ``backbone`` (Hugging Face Hub or its cache), as safetensors."""
-    import timm
     from safetensors.torch import save_file
 
+    timm = _timm()
     target = _cache_dir() / f"{backbone}-timm.safetensors"
     if not target.exists():
         try:
@@ -211,9 +216,10 @@ def _timm_pretrained(backbone: str) -> ImageNetWeights:
 
 
 def _convert_lite(backbone: str, module_name: str, class_name: str, target: Path) -> None:
-    import timm
     import torch
     from safetensors.torch import save_file
+
+    timm = _timm()
 
     try:
         module = importlib.import_module(module_name)

@@ -20,7 +20,7 @@ from ._model import FaceModel
 from ._model_dir import CONFIG_NAME, WEIGHTS_NAME, read_config, read_weights
 from ._onnx import INT8_NAME, ONNX_NAME, OnnxNetwork, available, check_stamp, export_network, graph_key, weights_digest, write_stamp
 from .config import ModelConfig
-from .errors import FacezooError, WeightsError, unknown_name
+from .errors import FacezooError, WeightsError, needs_torch, unknown_name
 from .registry import MODEL_ID, PretrainedSpec, TaskSpec, parse_model_id
 
 if TYPE_CHECKING:  # for annotations only: torch is imported on first use (import speed)
@@ -88,6 +88,8 @@ def onnx_file(directory: str | Path, quantize: str | None = None, config=None) -
         config = read_config(directory)
     cached = cache_dir("onnx") / f"{graph_key(digest, config)}.onnx"
     if not cached.exists():
+        with needs_torch(f"{directory}: it ships no {ONNX_NAME}, and building one from its weights"):
+            importlib.import_module("torch")
         export_network(load_directory(directory), cached)
         write_stamp(cached, digest, source=str(directory), model_id=config.model_id)
     check_stamp(cached, digest)
@@ -154,13 +156,14 @@ RUNTIMES = ("torch", "onnx")
 
 
 def default_runtime() -> str:
-    """``"onnx"`` when onnxruntime is installed (``pip install 'facezoo[onnx]'``), else ``"torch"``."""
+    """``"onnx"`` (onnxruntime is a core dependency), or ``"torch"`` where it was uninstalled."""
     return "onnx" if available() else "torch"
 
 
 def check_device(device: Any) -> torch.device:
     """``device`` as a ``torch.device`` that exists on this machine, or a :class:`FacezooError`."""
-    import torch
+    with needs_torch(f"device={device!r} (models run on torch there; on the CPU, leave device unset for ONNX Runtime)"):
+        import torch
 
     try:
         device = torch.device(device)

@@ -24,7 +24,7 @@ from ._onnx import export_network
 from ._preprocess import FaceCrop, FaceTransform
 from .cards import model_card
 from .config import ModelConfig
-from .errors import FacezooError, InputError, WeightsError
+from .errors import FacezooError, InputError, WeightsError, needs_torch
 from .results import Face, FaceResult
 
 logger = logging.getLogger(__name__)
@@ -56,9 +56,10 @@ class FaceModel:
         _check_head(config, self.task)
         self.transform = FaceTransform(config.preprocess)
         if network is None:
-            from ._network import FaceNetwork
+            with needs_torch(f"{config.model_id} on torch (runtime='torch', pretrained=False or training; the shipped models run on ONNX Runtime without it)"):
+                from ._network import FaceNetwork
 
-            network = FaceNetwork(config, self.task)
+                network = FaceNetwork(config, self.task)
         self.network = network
 
     def __repr__(self) -> str:

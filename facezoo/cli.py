@@ -236,7 +236,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--runtime", choices=("torch", "onnx"), help="default: onnx when onnxruntime is installed, else torch")
+    parser.add_argument("--runtime", choices=("torch", "onnx"), help="default: onnx (torch needs facezoo[torch])")
     parser.add_argument("--quantize", choices=("int8",), help="the model's int8 version (ONNX Runtime), where it ships one")
 
 
@@ -413,7 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="images per part file, a multiple of --batch-size (default: a twentieth of the images in whole batches, at most 512)")
     p.add_argument("--ray-address", help="an existing Ray cluster ('auto', or HOST:PORT); default: a local Ray on 127.0.0.1")
     p.add_argument("--gpus-per-worker", type=float, help="Ray: GPUs per actor (default 1 with a cuda --device, else 0)")
-    p.add_argument("--runtime", choices=("torch", "onnx"), help="default: onnx when onnxruntime is installed, else torch")
+    p.add_argument("--runtime", choices=("torch", "onnx"), help="default: onnx (torch needs facezoo[torch])")
     p.add_argument("--device", help="device passed to facezoo.load, e.g. cuda")
     p.add_argument("--keep-parts", action="store_true", help="keep OUT.parts/ after writing OUT")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists (else an existing OUT is refused)")

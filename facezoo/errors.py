@@ -6,8 +6,9 @@ and says what to do next. Catch ``facezoo.FacezooError`` to handle them all.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 
 class FacezooError(Exception):
@@ -59,6 +60,30 @@ class MissingExtraError(FacezooError, ImportError):
         super().__init__(
             f"{purpose} needs the optional package {module!r}: pip install 'facezoo[{extra}]'"
         )
+
+
+# The packages of the torch layer and the extra that brings each (the lean install has none of them).
+TORCH_EXTRAS = {"torch": "torch", "torchvision": "torch", "timm": "torch", "onnx": "onnx", "onnxscript": "onnx"}
+
+
+@contextlib.contextmanager
+def needs_torch(purpose: str, extra: str | None = None) -> Iterator[None]:
+    """Turn a missing package of the torch layer (torch, torchvision, timm; onnx and onnxscript
+    for exporting) into a :class:`MissingExtraError` that names its extra (or ``extra``, one that
+    brings them all) and ``purpose``.
+
+    Example:
+        >>> with needs_torch("facezoo train"):         # doctest: +SKIP
+        ...     import torch
+        facezoo.MissingExtraError: facezoo train needs the optional package 'torch': pip install 'facezoo[torch]'
+    """
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        package = (exc.name or "").partition(".")[0]
+        if package not in TORCH_EXTRAS:
+            raise
+        raise MissingExtraError(package, extra or TORCH_EXTRAS[package], purpose) from None
 
 
 def unknown_name(kind: str, name: str, choices: Iterable[str], hint: str = "") -> UnknownNameError:

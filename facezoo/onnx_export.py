@@ -10,10 +10,15 @@ Example:
     >>> from facezoo.onnx_export import export_model_dir
     >>> export_model_dir("beauty", "my-beauty", check_faces=faces)  # doctest: +SKIP
     PosixPath('my-beauty')
+
+``python -m facezoo.onnx_export DIR [DIR ...]`` (re)builds ``model.onnx`` in model directories in
+place, checked against torch on the faces of :data:`facezoo.testing.PHOTOS`: how the shipped
+models got theirs, so that the lean install (no torch) runs them.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import tempfile
@@ -25,8 +30,9 @@ from ._factory import load
 from ._model_dir import MODEL_FILES
 from ._onnx import INT8_NAME, ONNX_NAME, export_network, onnxruntime, weights_digest, write_stamp
 from .errors import FacezooError
+from .testing import PHOTOS
 
-__all__ = ["export_model_dir", "export_network", "quantize_int8"]
+__all__ = ["add_onnx", "export_model_dir", "export_network", "quantize_int8"]
 
 
 class _Calibration:
@@ -98,3 +104,35 @@ def export_model_dir(source, target: str | Path, *, quantize: str | None = None,
         int8 = quantize_int8(model, path, target / INT8_NAME, calibration)
         write_stamp(int8, digest, quantize="int8")
     return target
+
+
+def add_onnx(directory: str | Path, check_faces=None) -> Path:
+    """Build ``model.onnx`` beside the weights of model directory ``directory`` (in place; its
+    other files are left as they are), stamped with the weights it was built from and checked
+    against torch on ``check_faces`` (uint8 framed faces) when given.
+
+    Example:
+        >>> add_onnx("plugins/facezoo_beauty/weights/efficientnet_lite0.face-init")  # doctest: +SKIP
+        PosixPath('plugins/facezoo_beauty/weights/efficientnet_lite0.face-init/model.onnx')
+    """
+    directory = Path(directory)
+    model = load(directory, runtime="torch")
+    path = export_network(model, directory / ONNX_NAME, check_faces=check_faces)
+    write_stamp(path, weights_digest(directory), quantize=None)
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m facezoo.onnx_export", description="(Re)build model.onnx in model directories, checked against torch.")
+    parser.add_argument("directories", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+    photos = sorted(PHOTOS.glob("*.jpg"))
+    for directory in args.directories:
+        model = load(directory, runtime="torch")
+        crops, _, _ = model.prepare(photos)
+        path = add_onnx(directory, np.stack([np.asarray(crop.image) for crop in crops]))
+        print(f"{path}: {path.stat().st_size / 1e6:.1f} MB, checked on {len(crops)} faces")
+
+
+if __name__ == "__main__":
+    main()

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from facezoo import Preprocess, _plugins, hookspecs
 from facezoo.testing import PHOTOS
@@ -69,13 +70,36 @@ def _extras(text: str) -> set[str]:
     return set(extras.split(","))
 
 
+def _included(extras: dict[str, list[str]], name: str) -> set[str]:
+    """``name`` and the extras it brings through ``facezoo[...]`` requirements, transitively."""
+    names = {name}
+    for requirement in extras[name]:
+        for inner in re.findall(r"^facezoo\[([a-z,]+)\]", requirement):
+            for other in inner.split(","):
+                names |= _included(extras, other)
+    return names
+
+
 def test_readme_installs_what_ci_installs():
     """README's two commands run the tests .ci/run runs: both set up with setup.sh, which installs
     every extra a test needs, and both run the same test command."""
     readme, ci = (REPO / "README.md").read_text(), (REPO / ".ci" / "run").read_text()
     assert "bash setup.sh" in readme and "bash setup.sh" in ci
-    assert {"test", "onnx", "serve", "batch", "ray"} <= _extras((REPO / "setup.sh").read_text())
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert _extras((REPO / "setup.sh").read_text()) == {"all", "test"}
+    assert _included(extras, "all") == set(extras) - {"test"}, "the all extra leaves some out"
     assert ci.rstrip().splitlines()[-1] == ".venv/bin/python -m pytest -q" and ".venv/bin/python -m pytest -q\n```" in readme
+
+
+def test_ci_installs_the_lean_line_of_the_deployment_guide():
+    """docs/deployment.md's lean line is one pip command that .ci/run runs as written, with no
+    torch in it; the inference tests then run in that environment."""
+    lines = [line for line in (DOCS / "deployment.md").read_text().splitlines() if line.startswith("pip install") and "# lean" in line]
+    ci = (REPO / ".ci" / "run").read_text()
+    assert len(lines) == 1 and "grep -m1 -E '^pip install .*# lean' docs/deployment.md" in ci
+    [extras] = re.findall(r'pip install "\.\[([a-z,]+)\]"', lines[0])
+    assert not {"all", "torch", "train", "onnx", "imagenet", "teachers"} & set(extras.split(","))
+    assert "pytest -q -p no:cacheprovider tests/inference" in ci
 
 
 def test_plugin_guide_lists_every_preprocess_field():

@@ -124,11 +124,12 @@ class BatchWorker:
         from .._factory import load
 
         if threads:  # the same threads on every engine: the thread count changes the last digits of some numbers
+            os.environ["FACEZOO_THREADS"] = str(threads)  # ONNX Runtime sessions made from here on
+        self.analyzer = Analyzer(models=[load(name, **(load_options or {})) for name in models])
+        if threads and any(model.runtime == "torch" for model in self.analyzer.models):
             import torch
 
             torch.set_num_threads(threads)
-            os.environ["FACEZOO_THREADS"] = str(threads)  # ONNX Runtime sessions made from here on
-        self.analyzer = Analyzer(models=[load(name, **(load_options or {})) for name in models])
         columns([m.config.task for m in self.analyzer.models])
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:

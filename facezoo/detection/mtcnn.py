@@ -28,7 +28,7 @@ from PIL import Image
 from facezoo._onnx import session
 from facezoo.detection.base import Detection, FaceDetector
 from facezoo.detection.boxes import as_rgb, nms
-from facezoo.errors import ConfigError
+from facezoo.errors import ConfigError, needs_torch
 
 __all__ = ["MTCNN", "ONNX_PATHS", "WEIGHTS_PATH"]
 
@@ -186,7 +186,8 @@ class MTCNN(FaceDetector):
             folder = Path(path) if path else None
             paths = {net: (folder / p.name if folder else p) for net, p in ONNX_PATHS.items()}
             return cls(onnx_runners(paths, threads), max_side, image_batch_size, runtime)
-        from .mtcnn_nets import MTCNNNets
+        with needs_torch("MTCNN on torch (runtime='torch'; runtime='onnx' needs no torch)"):
+            from .mtcnn_nets import MTCNNNets
 
         return cls(MTCNNNets.from_pretrained(path, device).runners(), max_side, image_batch_size, runtime)
 

@@ -31,7 +31,7 @@ from PIL import Image
 
 from facezoo.detection.base import Detection, FaceDetector
 from facezoo.detection.boxes import as_rgb, nms
-from facezoo.errors import ConfigError
+from facezoo.errors import ConfigError, needs_torch
 
 __all__ = ["ONNX_PATH", "STRIDES", "WEIGHTS_PATH", "YuNet"]
 
@@ -165,7 +165,8 @@ class YuNet(FaceDetector):
             refiner = MTCNN.from_pretrained(runtime=runtime, device=device, threads=threads).landmarks
         if runtime == "onnx":
             return cls(onnx_runner(path or ONNX_PATH, threads), runtime=runtime, refiner=refiner, **settings)
-        from .yunet_net import YuNetNet
+        with needs_torch("YuNet on torch (runtime='torch'; runtime='onnx' needs no torch)"):
+            from .yunet_net import YuNetNet
 
         return cls(YuNetNet.from_pretrained(path, device).runner(), runtime=runtime, refiner=refiner, **settings)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._lazy import lazy_getattr
+from ..errors import needs_torch
 
 if TYPE_CHECKING:  # what _LAZY imports on first use, for type checkers and IDEs ("X as X": re-exported)
     from .data import Source as Source
@@ -42,5 +43,10 @@ __all__ = sorted(_LAZY)
 
 
 # The training machinery (torch) is imported only when used: the CLI builds its parser from
-# facezoo.training.settings without it.
-__getattr__ = lazy_getattr(__name__, _LAZY)
+# facezoo.training.settings without it, and the lean install (no torch) gets an error naming the extra.
+_import_lazily = lazy_getattr(__name__, _LAZY)
+
+
+def __getattr__(name: str):
+    with needs_torch(f"facezoo.training.{name} (training and exporting)", extra="train"):
+        return _import_lazily(name)

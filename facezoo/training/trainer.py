@@ -13,7 +13,6 @@ import torch
 
 from .. import _onnx, _plugins
 from .._backbone import imagenet_weights, load_imagenet
-from .._cache import cache_dir
 from .._evaluate import evaluate
 from .._factory import build_model, load_directory, new_config
 from .._model_dir import read_config, write_model_dir
@@ -227,9 +226,9 @@ def export(
     evaluations, ``dataset:split`` against the dataset's labels or ``dataset:split@teacher``
     against a teacher's labels (e.g. ``lfw:view2@dlib-68``).
 
-    ``onnx=True`` exports the network to ONNX (into the cache, where ``runtime="onnx"`` finds it;
-    float32 ONNX is not shipped: it is rebuilt from the weights on first use), checks it against
-    torch on real test faces and re-measures the test split on it; ``quantize="int8"`` adds
+    ``onnx=True`` exports the network to ``model.onnx`` in ``target_dir`` (so that the model runs
+    without torch; half-precision weights stay half in it), checks it against torch on real test
+    faces and re-measures the test split on it; ``quantize="int8"`` adds
     ``model.int8.onnx`` (static QDQ, calibrated on ``calibration`` training faces), shipped only if
     it loses no more than the task's ``tolerances`` on the test split.
 
@@ -312,8 +311,8 @@ def _export_onnx(model, target: Path, settings: TrainSettings, headline, quantiz
     test = settings.test_dataset or settings.dataset
     digest = _onnx.weights_digest(target)
     check = face_arrays(Source(test, settings.test_split, 64).load(data_root, settings.seed), model.transform, progress=False).images
-    path = _onnx.export_network(model, cache_dir("onnx") / f"{digest}.onnx", check_faces=check)
-    _onnx.write_stamp(path, digest, source=str(target))
+    path = _onnx.export_network(model, target / _onnx.ONNX_NAME, check_faces=check)
+    _onnx.write_stamp(path, digest, quantize=None)
     onnx_model = build_model(model.config, _onnx.OnnxNetwork(path))
     report = evaluate(onnx_model, test, settings.test_split, data_root=data_root)
     out: dict[str, Any] = {"opset": _onnx.OPSET, "fp32": {k: round(v, 4) for k, v in report.metrics.items()}}
