@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # what _LAZY imports on first use, spelt out for type checker
     from ._hub import push_directory
     from ._model import FaceModel
     from ._preprocess import FaceCrop, FaceTransform
+    from .index import FaceIndex, IndexMatch
     from .training import export, train
 
 _LAZY = {
@@ -63,6 +64,8 @@ _LAZY = {
     "BatchSummary": "._batch",
     "BatchWorker": "._batch",
     "EvalReport": "._evaluate",
+    "FaceIndex": ".index",
+    "IndexMatch": ".index",
 }
 
 
@@ -79,5 +82,5 @@ __all__ = [
     "Preprocess", "PretrainedSpec", "TaskSpec", "UnknownNameError", "WeightsError", "__version__", "hookimpl",
     "list_models", "list_plugins", "list_tasks", "load", "new_config", "push_directory", "export",
     "register_plugin", "unregister_plugin", "train", "evaluate", "EvalReport", "analyze", "annotate", "FaceAnalysis",
-    "batch", "BatchSummary", "BatchWorker",
+    "batch", "BatchSummary", "BatchWorker", "FaceIndex", "IndexMatch",
 ]

@@ -105,10 +105,12 @@ def load_directory(directory: str | os.PathLike, runtime: str = "torch", quantiz
         width = model.task.width(config.head)
         if width is not None:
             model.network.expect_output_width(width, f"the {config.task} head of {Path(directory) / CONFIG_NAME}")
-        return model
-    if quantize is not None:
+    elif quantize is not None:
         raise FacezooError(f"quantize={quantize!r} needs runtime='onnx' (int8 models run on ONNX Runtime)")
-    return load_state(build_model(config), read_weights(directory), str(Path(directory) / WEIGHTS_NAME))
+    else:
+        model = load_state(build_model(config), read_weights(directory), str(Path(directory) / WEIGHTS_NAME))
+    model.weights_sha256 = weights_digest(directory)
+    return model
 
 
 def new_config(task: str, backbone: str | None = None, **head_kwargs: Any) -> ModelConfig:

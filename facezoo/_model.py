@@ -45,6 +45,10 @@ class FaceModel:
         True
     """
 
+    weights_sha256: str | None = None
+    """SHA-256 of the ``model.safetensors`` the model was loaded from (``None`` for one built in memory):
+    what its outputs depend on, recorded by the face indexes built with it."""
+
     def __init__(self, config: ModelConfig, network: Any = None):
         self.config = config
         self.task = _plugins.registry().get("task", config.task)

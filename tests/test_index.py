@@ -1,0 +1,171 @@
+"""facezoo.FaceIndex: add, delete, update, search (exact and HNSW), filters, one model only, crash safety."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+import facezoo
+from facezoo.index import store
+from facezoo.testing import PHOTOS
+
+pytest.importorskip("faiss", reason="face indexes need FAISS: pip install 'facezoo[index]'")
+
+
+def clustered(n: int, seed: int = 0, people: int = 500, spread: float = 0.35) -> np.ndarray:
+    """Unit vectors shaped like face embeddings: people (random centres) with several faces each."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(people, 128))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    vectors = centres[rng.integers(0, people, n)] + rng.normal(scale=spread / np.sqrt(128), size=(n, 128))
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+
+def exact(vectors: np.ndarray, queries: np.ndarray, top: int) -> np.ndarray:
+    return np.argsort(-(queries @ vectors.T), axis=1, kind="stable")[:, :top]
+
+
+@pytest.fixture
+def index(tmp_path):
+    return facezoo.FaceIndex.create(tmp_path / "faces.idx", model="identity")
+
+
+def test_a_photo_finds_its_person_among_the_indexed_faces(index):
+    photos = sorted(PHOTOS.glob("portrait*.jpg"))
+    ids = index.add_photos(photos)
+    assert len(ids) == len(index) == 3
+    [[best, *_]] = index.search_photo(PHOTOS / "portrait_same_person.jpg", top=3)
+    assert best.metadata["source"] == str(PHOTOS / "portrait_same_person.jpg") and best.similarity == pytest.approx(1.0, abs=1e-5)
+    model = facezoo.load("identity")
+    [matches] = index.search_photo(PHOTOS / "portrait.jpg", threshold=model.threshold)
+    assert {m.metadata["source"] for m in matches} == {str(PHOTOS / "portrait.jpg"), str(PHOTOS / "portrait_same_person.jpg")}
+    assert set(matches[0].to_dict()) >= {"id", "similarity", "source", "face_index", "box", "score"}
+
+
+def test_exact_segments_give_the_exact_top_k_and_filters_apply_inside_the_search(index):
+    vectors = clustered(3000)
+    ids = index.add(vectors[:2000], [{"part": i % 3} for i in range(2000)])
+    ids += index.add(vectors[2000:], [{"part": i % 3} for i in range(2000, 3000)])  # a second segment
+    queries = clustered(20, seed=1)
+    got = [[m.id for m in hits] for hits in index.search(queries, top=10)]
+    assert got == [[ids[r] for r in row] for row in exact(vectors, queries, 10)]
+    filtered = index.search(queries, top=5, where={"part": 2})
+    assert all(len(hits) == 5 and all(m.metadata["part"] == 2 for m in hits) for hits in filtered)
+    by_function = index.search(queries, top=5, where=lambda meta: meta["part"] == 2)
+    assert [[m.id for m in h] for h in by_function] == [[m.id for m in h] for h in filtered]
+
+
+def test_hnsw_segments_reach_the_exact_neighbours(index, monkeypatch):
+    monkeypatch.setattr(store, "HNSW_MIN_ROWS", 1000)
+    vectors = clustered(5000)
+    ids = np.array(index.add(vectors))
+    assert index.info()["graphs"] == 1
+    queries = clustered(100, seed=2)
+    got = [[m.id for m in hits] for hits in index.search(queries, top=10)]
+    truth = ids[exact(vectors, queries, 10)]
+    recall = np.mean([len(set(g) & set(t)) / 10 for g, t in zip(got, truth, strict=True)])
+    assert recall >= 0.95
+    index.delete(truth[:, 0].tolist())  # deleted rows are excluded inside the graph search, top-k stays k
+    after = index.search(queries, top=10)
+    assert all(len(hits) == 10 and not {m.id for m in hits} & set(truth[:, 0].tolist()) for hits in after)
+
+
+def test_delete_update_and_compact_keep_ids_and_answers(index):
+    vectors = clustered(300)
+    ids = index.add(vectors, [{"n": i} for i in range(300)])
+    assert index.delete([ids[0], ids[1], 10**9]) == 2 and len(index) == 298
+    assert index.delete([ids[0]]) == 0
+    index.update(ids[2], metadata={"n": "renamed"})
+    index.update(ids[3], vector=vectors[100])
+    assert len(index) == 298
+    [[match]] = index.search(vectors[2], top=1)
+    assert (match.id, match.metadata) == (ids[2], {"n": "renamed"})
+    before = [[(m.id, round(m.similarity, 5)) for m in hits] for hits in index.search(vectors[:50], top=5)]
+    index.compact()
+    reopened = facezoo.FaceIndex.open(index.path)
+    assert reopened.info()["segments"] == 1 and reopened.info()["deleted_rows"] == 0 and len(reopened) == 298
+    assert [[(m.id, round(m.similarity, 5)) for m in hits] for hits in reopened.search(vectors[:50], top=5)] == before
+    assert sorted(p.name for p in index.path.iterdir()) == [".lock", "index.json", reopened._manifest["segments"][0][0]]
+
+
+def test_one_model_only(index, tmp_path):
+    with pytest.raises(facezoo.FacezooError, match=r"embeddings of identity/dlib_resnet.v1 have 128 values; got an array of shape \(1, 64\)"):
+        index.search(np.ones(64))
+    with pytest.raises(facezoo.FacezooError, match=r"holds embeddings of identity/dlib_resnet.v1 .* identity/efficientnet_lite0.distilled-dlib .* cannot be compared"):
+        index.add(clustered(2), model="identity/efficientnet_lite0.distilled-dlib")
+    with pytest.raises(facezoo.FacezooError, match="makes no embeddings"):
+        facezoo.FaceIndex.create(tmp_path / "beauty.idx", model="beauty")
+    manifest = json.loads((index.path / "index.json").read_text())
+    manifest["model"]["weights_sha256"] = "0" * 64  # as if the model's weights changed since the index was built
+    (index.path / "index.json").write_text(json.dumps(manifest))
+    with pytest.raises(facezoo.FacezooError, match=r"weights sha256 000000000000….*cannot be compared"):
+        facezoo.FaceIndex.open(index.path).search_photo(PHOTOS / "portrait.jpg")
+
+
+def test_bad_input_names_the_fix(index, tmp_path):
+    with pytest.raises(facezoo.FacezooError, match="holds no face index .* facezoo index build"):
+        facezoo.FaceIndex.open(tmp_path)
+    with pytest.raises(facezoo.FacezooError, match="already holds a face index"):
+        facezoo.FaceIndex.create(index.path)
+    with pytest.raises(facezoo.FacezooError, match="3 vectors but 2 metadata"):
+        index.add(clustered(3), [{}, {}])
+    with pytest.raises(facezoo.FacezooError, match="NaN"):
+        index.add(np.full((1, 128), np.nan))
+    with pytest.raises(facezoo.FacezooError, match="must be JSON"):
+        index.add(clustered(1), [{"when": object()}])
+    with pytest.raises(facezoo.FacezooError, match="top must be a positive"):
+        index.search(clustered(1), top=0)
+    with pytest.raises(facezoo.FacezooError, match="no face with id 7"):
+        index.update(7, metadata={})
+
+
+def test_a_failed_commit_leaves_the_index_as_it_was(index, monkeypatch):
+    index.add(clustered(10))
+    real_replace = os.replace
+
+    def failing(source, target):
+        if str(target).endswith("index.json"):
+            raise OSError("disk full")
+        return real_replace(source, target)
+
+    monkeypatch.setattr(store.os, "replace", failing)
+    with pytest.raises(OSError, match="disk full"):
+        index.add(clustered(10, seed=1))
+    monkeypatch.setattr(store.os, "replace", real_replace)
+    assert len(facezoo.FaceIndex.open(index.path)) == 10
+    index.add(clustered(5, seed=2))  # the next writer removes what the failed one left
+    assert len(facezoo.FaceIndex.open(index.path)) == 15
+    assert not [p.name for p in index.path.iterdir() if p.name.startswith(".") and p.name != ".lock"]
+
+
+def test_a_killed_writer_leaves_an_index_before_or_after_each_add(index):
+    """SIGKILL a process that keeps adding batches of 2,000 faces: what remains opens, holds a
+    whole number of batches, and takes the next add."""
+    script = textwrap.dedent(f"""
+        import numpy as np, facezoo
+        index = facezoo.FaceIndex.open({str(index.path)!r})
+        rng = np.random.default_rng(0)
+        print("ready", flush=True)
+        while True:
+            index.add(rng.normal(size=(2000, 128)).astype(np.float32), [{{"batch": True}}] * 2000)
+    """)
+    for delay in (0.5, 1.3, 2.1):
+        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        reopened = facezoo.FaceIndex.open(index.path)
+        assert len(reopened) % 2000 == 0
+        assert len(reopened.search(clustered(1), top=3)[0]) == min(3, len(reopened))
+    before = len(facezoo.FaceIndex.open(index.path))
+    facezoo.FaceIndex.open(index.path).add(clustered(1))
+    assert len(facezoo.FaceIndex.open(index.path)) == before + 1
