@@ -10,6 +10,7 @@
     facezoo serve [--tasks T,...] [--untrained] [--host H] [--port P] [--token T] [--gallery FILE] ...
 
     facezoo batch TASKS --input DIR|MANIFEST --output OUT.(parquet|jsonl) [--engine local|ray] [--workers N] ...
+    facezoo index build PHOTOS --output IDX [--model M] [--engine local|ray] | search IDX PHOTO [--top K] | info IDX
 """
 
 from __future__ import annotations
@@ -287,6 +288,40 @@ def _number(kind: type, low: float, high: float | None = None, *, above: bool = 
 _positive = _number(int, 1)
 
 
+def _cmd_index(args: argparse.Namespace) -> int:
+    from .index import FaceIndex, build_index
+
+    if args.action == "build":
+        index = build_index(args.photos, args.output, model=args.model, engine=args.engine, workers=args.workers, ray_address=args.ray_address, progress=sys.stderr.isatty())
+        info = index.info()
+        if args.json:
+            _print_json(info)
+        else:
+            print(f"{info['path']}: {info['faces']} faces of {info['model']['id']} in {info['segments']} segment(s), {info['bytes'] / 1e6:.2f} MB")
+        return 0
+    index = FaceIndex.open(args.index)
+    if args.action == "info":
+        info = index.info()
+        if args.json:
+            _print_json(info)
+        else:
+            for key, value in info.items():
+                print(f"{key:<14}{value}")
+        return 0
+    threshold = args.threshold if args.threshold is not None else (index.model().threshold if hasattr(index.model(), "threshold") else None)
+    per_face = index.search_photo(args.photo, top=args.top, threshold=threshold)
+    if args.json:
+        _print_json([[m.to_dict() for m in matches] for matches in per_face])
+        return 0
+    if not per_face:
+        print(f"{_name(args.photo)}: no face found")
+    for number, matches in enumerate(per_face, 1):
+        print(f"{_name(args.photo)} face {number}: {len(matches)} match(es) at similarity >= {threshold}")
+        for match in matches:
+            print(f"  {match.similarity:.4f}  {match.metadata.get('image', match.id)} face {match.metadata.get('face_index', '?')}  (id {match.id})")
+    return 0
+
+
 def _cmd_batch(args: argparse.Namespace) -> int:
     summary = facezoo.batch(
         args.tasks, args.input, args.output, engine=args.engine, workers=args.workers, threads=args.threads, batch_size=args.batch_size,
@@ -304,7 +339,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     return 0
 
 
-CORE_COMMANDS = ("list", "predict", "info", "push", "train", "export", "eval", "serve", "batch")
+CORE_COMMANDS = ("list", "predict", "info", "push", "train", "export", "eval", "serve", "batch", "index")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -419,6 +454,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists (else an existing OUT is refused)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_cmd_batch)
+
+    p = sub.add_parser("index", help="face indexes: build one from photos (resumable, via batch), search it with a photo (pip install 'facezoo[index]')")
+    actions = p.add_subparsers(dest="action", required=True)
+    a = actions.add_parser("build", help="index every face of a folder or manifest of photos (over an existing index: only the new photos)")
+    a.add_argument("photos", help="folder of images, or manifest .csv/.jsonl/.parquet with a path column (and optional id)")
+    a.add_argument("--output", required=True, help="the index directory")
+    a.add_argument("--model", help="identity model whose embeddings are indexed (default: the index's, else the default identity model)")
+    a.add_argument("--engine", choices=("local", "ray"), default="local", help="facezoo batch's engine for the embedding")
+    a.add_argument("--workers", type=_positive, help="worker processes or Ray actors")
+    a.add_argument("--ray-address", help="an existing Ray cluster; default: a local Ray on 127.0.0.1")
+    a.add_argument("--json", action="store_true", help="print the index's info as JSON")
+    a = actions.add_parser("search", help="the indexed faces closest to each face of a photo")
+    a.add_argument("index", help="the index directory")
+    a.add_argument("photo", help="the photo to search with")
+    a.add_argument("--top", type=_positive, default=10, help="matches per face (default 10)")
+    a.add_argument("--threshold", type=float, help="least cosine similarity (default: the model's verification threshold)")
+    a.add_argument("--json", action="store_true", help="print the matches as JSON")
+    a = actions.add_parser("info", help="the model, the faces and the size of an index")
+    a.add_argument("index", help="the index directory")
+    a.add_argument("--json", action="store_true", help="print as JSON")
+    p.set_defaults(func=_cmd_index)
 
     registry = _plugins.registry()
     for name in registry.names("command"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -14,7 +15,8 @@ import numpy as np
 import pytest
 
 import facezoo
-from facezoo.index import store
+from facezoo.cli import main
+from facezoo.index import build_index, store
 from facezoo.testing import PHOTOS
 
 pytest.importorskip("faiss", reason="face indexes need FAISS: pip install 'facezoo[index]'")
@@ -43,11 +45,11 @@ def test_a_photo_finds_its_person_among_the_indexed_faces(index):
     ids = index.add_photos(photos)
     assert len(ids) == len(index) == 3
     [[best, *_]] = index.search_photo(PHOTOS / "portrait_same_person.jpg", top=3)
-    assert best.metadata["source"] == str(PHOTOS / "portrait_same_person.jpg") and best.similarity == pytest.approx(1.0, abs=1e-5)
+    assert best.metadata["path"] == str(PHOTOS / "portrait_same_person.jpg") and best.similarity == pytest.approx(1.0, abs=1e-5)
     model = facezoo.load("identity")
     [matches] = index.search_photo(PHOTOS / "portrait.jpg", threshold=model.threshold)
-    assert {m.metadata["source"] for m in matches} == {str(PHOTOS / "portrait.jpg"), str(PHOTOS / "portrait_same_person.jpg")}
-    assert set(matches[0].to_dict()) >= {"id", "similarity", "source", "face_index", "box", "score"}
+    assert {m.metadata["image"] for m in matches} == {str(PHOTOS / "portrait.jpg"), str(PHOTOS / "portrait_same_person.jpg")}
+    assert set(matches[0].to_dict()) == {"id", "similarity", "image", "path", "face_index", "box", "score", "time"}
 
 
 def test_exact_segments_give_the_exact_top_k_and_filters_apply_inside_the_search(index):
@@ -169,3 +171,71 @@ def test_a_killed_writer_leaves_an_index_before_or_after_each_add(index):
     before = len(facezoo.FaceIndex.open(index.path))
     facezoo.FaceIndex.open(index.path).add(clustered(1))
     assert len(facezoo.FaceIndex.open(index.path)) == before + 1
+
+
+@pytest.fixture
+def photo_folder(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for photo in PHOTOS.glob("*.jpg"):
+        (folder / photo.name).write_bytes(photo.read_bytes())
+    return folder
+
+
+def _contents(index) -> list:
+    return [(metadata["image"], metadata["face_index"], metadata["box"], vector) for _, vector, metadata in index.faces()]
+
+
+def test_build_indexes_each_face_once_and_adds_only_new_photos(photo_folder, tmp_path):
+    index = build_index(photo_folder, tmp_path / "photos.idx", progress=False)
+    expected = sum(len(faces) for faces in facezoo.load("identity").predict(sorted(photo_folder.glob("*.jpg"))))
+    assert len(index) == expected and not (tmp_path / "photos.idx.build").exists()
+    assert {m["image"] for _, _, m in index.faces()} == {p.name for p in photo_folder.glob("*.jpg")}
+    assert len(build_index(photo_folder, tmp_path / "photos.idx", progress=False)) == expected  # nothing new: nothing added
+    (photo_folder / "again.jpg").write_bytes((PHOTOS / "portrait.jpg").read_bytes())
+    grown = build_index(photo_folder, tmp_path / "photos.idx", progress=False)
+    assert len(grown) == expected + 1 and grown.info()["segments"] == 2
+    with pytest.raises(facezoo.FacezooError, match="cannot be compared"):
+        build_index(photo_folder, tmp_path / "photos.idx", model="identity/efficientnet_lite0.distilled-dlib", progress=False)
+
+
+def test_build_on_ray_gives_the_index_of_the_local_engine(photo_folder, tmp_path):
+    if importlib.util.find_spec("ray") is None:  # not importorskip: facezoo sets Ray's environment before it imports ray
+        pytest.skip("the Ray engine needs Ray: pip install 'facezoo[ray]'")
+    local = _contents(build_index(photo_folder, tmp_path / "local.idx", progress=False))
+    on_ray = _contents(build_index(photo_folder, tmp_path / "ray.idx", engine="ray", workers=1, progress=False))
+    assert [row[:2] for row in on_ray] == [row[:2] for row in local]
+    for a, b in zip(local, on_ray, strict=True):
+        assert a[2] == pytest.approx(b[2], abs=0.5) and np.allclose(a[3], b[3], atol=1e-4)
+
+
+def test_a_killed_build_resumes_with_the_same_command(photo_folder, tmp_path):
+    for copy in range(12):  # enough photos for several of batch's chunks
+        for photo in PHOTOS.glob("*.jpg"):
+            (photo_folder / f"{copy}-{photo.name}").write_bytes(photo.read_bytes())
+    command = [sys.executable, "-m", "facezoo", "index", "build", str(photo_folder), "--output", str(tmp_path / "big.idx"), "--workers", "1"]
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not list((tmp_path / "big.idx.build").glob("faces.jsonl.parts/part-*")) and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "big.idx" / "index.json").exists(), "the build finished before it could be killed"
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    index = facezoo.FaceIndex.open(tmp_path / "big.idx")
+    keys = [(m["image"], m["face_index"]) for _, _, m in index.faces()]
+    faces_per_copy = sum(len(faces) for faces in facezoo.load("identity").predict(sorted(PHOTOS.glob("*.jpg"))))
+    assert len(keys) == len(set(keys)) == 13 * faces_per_copy
+
+
+def test_the_cli_searches_and_describes_an_index(photo_folder, tmp_path, capsys):
+    assert main(["index", "build", str(photo_folder), "--output", str(tmp_path / "cli.idx")]) == 0
+    assert main(["index", "search", str(tmp_path / "cli.idx"), str(PHOTOS / "portrait_same_person.jpg"), "--top", "2", "--json"]) == 0
+    printed = capsys.readouterr().out
+    [[best, second]] = json.loads(printed[printed.index("[") :])
+    assert best["image"] == "portrait_same_person.jpg" and second["image"] == "portrait.jpg"
+    assert main(["index", "info", str(tmp_path / "cli.idx"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["model"]["id"] == "identity/dlib_resnet.v1"
+    assert main(["index", "info", str(tmp_path)]) == 2
+    assert "holds no face index" in capsys.readouterr().err

@@ -7,10 +7,12 @@ Example:
     >>> index = facezoo.FaceIndex.create("people.idx", model="identity")   # doctest: +SKIP
     >>> index.add_photos(["alice.jpg"])                                     # doctest: +SKIP
     >>> index.search_photo("query.jpg", top=5, threshold=0.9)               # doctest: +SKIP
+    >>> build_index("photos/", "photos.idx", engine="ray")                  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+from .build import build_index
 from .store import FaceIndex, IndexMatch
 
-__all__ = ["FaceIndex", "IndexMatch"]
+__all__ = ["FaceIndex", "IndexMatch", "build_index"]

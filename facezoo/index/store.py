@@ -239,6 +239,12 @@ class FaceIndex:
     def __len__(self) -> int:
         return sum(int(mask.sum()) for mask in self._masks)
 
+    def faces(self) -> Iterator[tuple[int, np.ndarray, dict]]:
+        """Every face in the index: ``(id, embedding, metadata)``, in the order they were added."""
+        for segment, mask in zip(self._segments, self._masks, strict=True):
+            for row in np.flatnonzero(mask):
+                yield int(segment.ids[row]), np.asarray(segment.vectors[row]), segment.meta(row)
+
     def info(self) -> dict[str, Any]:
         """What ``facezoo index info`` prints: the model, the counts and the size on disk."""
         size = sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
@@ -274,12 +280,13 @@ class FaceIndex:
         """
         if model is not None:
             self._check_model(_load_model(model) if isinstance(model, str) else model)
+        metadata = list(metadata) if metadata is not None else None
+        if np.asarray(vectors).size == 0 and not metadata:
+            return []
         vectors = self._as_queries(vectors, "add")
-        metadata = list(metadata) if metadata is not None else [{} for _ in range(len(vectors))]
+        metadata = metadata if metadata is not None else [{} for _ in range(len(vectors))]
         if len(metadata) != len(vectors):
             raise FacezooError(f"add(): {len(vectors)} vectors but {len(metadata)} metadata entries; give one dict per vector")
-        if not len(vectors):
-            return []
         with self._writing() as manifest:
             first = manifest["next_id"]
             ids = np.arange(first, first + len(vectors), dtype=np.int64)
@@ -363,15 +370,17 @@ class FaceIndex:
 
     def add_photos(self, photos: Sequence[Any], metadata: Sequence[dict] | None = None) -> list[int]:
         """Embed every face of each photo with the index's model and add them; metadata per face:
-        ``source`` (the photo as given, when a path), ``face_index`` (0 = the detector's best face),
-        ``box`` and ``score``, plus the photo's entry of ``metadata``."""
+        ``image`` and ``path`` (the photo as given and its absolute path, for a path),
+        ``face_index`` (0 = the detector's best face), ``box``, ``score`` and ``time`` (UTC),
+        plus the photo's entry of ``metadata``."""
         model = self.model()
         vectors, entries = [], []
         per_photo = model.predict(list(photos))
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         for number, (photo, results) in enumerate(zip(photos, per_photo, strict=True)):
             for face_index, result in enumerate(results):
                 vectors.append(result.embedding)
-                entries.append({**_source(photo), "face_index": face_index, **_face(result), **(metadata[number] if metadata else {})})
+                entries.append({**_source(photo), "face_index": face_index, **_face(result), "time": stamp, **(metadata[number] if metadata else {})})
         return self.add(np.asarray(vectors, np.float32).reshape(-1, self.width), entries)
 
     def search_photo(self, photo: Any, top: int = 10, *, threshold: float | None = None, where: dict | Callable[[dict], bool] | None = None) -> list[list[IndexMatch]]:
@@ -466,7 +475,7 @@ def _json_ready(metadata: dict) -> dict:
 
 
 def _source(photo: Any) -> dict:
-    return {"source": str(photo)} if isinstance(photo, (str, os.PathLike)) else {}
+    return {"image": os.fspath(photo), "path": str(Path(photo).absolute())} if isinstance(photo, (str, os.PathLike)) else {}
 
 
 def _face(result) -> dict:
