@@ -255,6 +255,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         gallery=args.gallery,
         gallery_people=args.gallery_people,
         gallery_photos=args.gallery_photos,
+        index=args.index,
     )
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
     options: dict[str, Any] = {"backbone": args.backbone, "device": args.device}
@@ -434,6 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gallery", metavar="FILE", help="JSON file keeping enrolled people across restarts (default: in memory only)")
     p.add_argument("--gallery-people", type=_positive, default=1000, help="most people in a model's gallery; more is a 409 (default: 1000)")
     p.add_argument("--gallery-photos", type=_positive, default=10, help="most embeddings per enrolled person; more is a 409 (default: 10)")
+    p.add_argument("--index", metavar="IDX", help="a face index (facezoo index build) for /v1/search")
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("batch", help="analyse a folder or manifest of photos into one table (resumable: run the same command again)")

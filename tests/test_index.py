@@ -239,3 +239,24 @@ def test_the_cli_searches_and_describes_an_index(photo_folder, tmp_path, capsys)
     assert json.loads(capsys.readouterr().out)["model"]["id"] == "identity/dlib_resnet.v1"
     assert main(["index", "info", str(tmp_path)]) == 2
     assert "holds no face index" in capsys.readouterr().err
+
+
+def test_serve_searches_the_index(photo_folder, tmp_path):
+    pytest.importorskip("fastapi", reason="facezoo serve needs its extra: pip install 'facezoo[serve]'")
+    from fastapi.testclient import TestClient
+
+    from facezoo.serve import ServeSettings, create_app
+
+    build_index(photo_folder, tmp_path / "served.idx", progress=False)
+    photo = (PHOTOS / "portrait_same_person.jpg").read_bytes()
+    with TestClient(create_app(["identity"], settings=ServeSettings(index=tmp_path / "served.idx"))) as client:
+        answer = client.post("/v1/search?top=3", files={"image": ("q.jpg", photo, "image/jpeg")}).json()
+        assert answer["model"] == "identity/dlib_resnet.v1" and answer["threshold"] == facezoo.load("identity").threshold
+        [face] = answer["faces"]
+        assert [m["image"] for m in face["matches"]][:2] == ["portrait_same_person.jpg", "portrait.jpg"]
+        assert "portrait_other_person.jpg" not in [m["image"] for m in face["matches"]]  # below the threshold
+        loose = client.post("/v1/search?top=3&threshold=-1", files={"image": ("q.jpg", photo, "image/jpeg")}).json()
+        assert len(loose["faces"][0]["matches"]) == 3
+    with TestClient(create_app(["beauty"])) as client:
+        missing = client.post("/v1/search", files={"image": ("q.jpg", photo, "image/jpeg")})
+        assert missing.status_code == 404 and "facezoo serve --index" in missing.json()["detail"]

@@ -115,6 +115,20 @@ class Service:
                         "raise them (--gallery-people, --gallery-photos) or use another --gallery"
                     )
                 model.gallery.update(people)
+        self.index = self._open_index(settings.index) if settings.index else None
+
+    def _open_index(self, path):
+        """The face index of ``--index``, searched with the served model that made its embeddings (or its own)."""
+        from ..index import FaceIndex
+
+        index = FaceIndex.open(path)
+        served = [m for m in self.models.values() if m.config.model_id == index.model_id]
+        if served:
+            index._model = index._check_model(served[0])
+        else:
+            index.model()  # loads and checks it now, not on the first request
+        logger.info("searching %s: %d faces of %s", path, len(index), index.model_id)
+        return index
 
     # -- choosing models ---------------------------------------------------------------------------
     def find(self, key: str) -> FaceModel:
@@ -209,6 +223,21 @@ class Service:
             "threshold": threshold,
             "identities": [face[0].name if face and face[0].similarity >= threshold else UNKNOWN for face in matches],
             "matches": [[m.to_dict() for m in face] for face in matches],
+        }
+
+    def search(self, photos: list[Photo], top: int, threshold: float | None) -> dict:
+        if self.index is None:
+            raise RequestError(404, "this server has no face index; start it with facezoo serve --index IDX (built by facezoo index build)", "NoIndex")
+        image = self.decode(photos[0])
+        model = self.index.model()
+        if threshold is None:
+            threshold = getattr(model, "threshold", None)
+        results = model.predict(image)
+        matches = self.index.search([r.embedding for r in results], top, threshold=threshold) if results else []
+        return {
+            "model": model.config.model_id, "threshold": threshold, "indexed_faces": len(self.index),
+            "faces": [{"face": r.face.to_dict() if r.face else None, "matches": [m.to_dict() for m in found]} for r, found in zip(results, matches, strict=True)],
+            "image": {"width": image.width, "height": image.height},
         }
 
     def people(self, model: FaceModel) -> dict:
@@ -451,6 +480,13 @@ def create_app(tasks: Sequence[str] | None = None, *, models: Sequence[FaceModel
              openapi_extra=_photo_body(["image"]))
     async def identify(request: Request, model: str | None = model_query, top_k: int = Query(1, ge=1, le=100)) -> dict:
         return await service.handle(request, ("image",), service.identify, service.capable(model, ("enroll", "identify"), "identify people"), top_k)
+
+    @v1.post("/search", summary="the indexed faces closest to each face of one photo (facezoo serve --index IDX)", openapi_extra=_photo_body(["image"]))
+    async def search(
+        request: Request, top: int = Query(10, ge=1, le=100),
+        threshold: float | None = Query(None, ge=-1, le=1, description="least cosine similarity; default: the model's verification threshold"),
+    ) -> dict:
+        return await service.handle(request, ("image",), service.search, top, threshold)
 
     app.include_router(v1)
 

@@ -27,6 +27,7 @@ class ServeSettings:
     call the API from a browser (none by default). ``gallery`` is a JSON file that keeps enrolled
     people across restarts (in memory only when ``None``). A model's gallery holds at most
     ``gallery_people`` people of at most ``gallery_photos`` embeddings each; more is answered 409.
+    ``index`` is a face index directory (``facezoo index build``) that ``/v1/search`` searches.
     A connection whose request line and headers have not all arrived ``header_timeout`` seconds
     after it opened (or after its last answer) is closed, so slow or idle clients cannot hold
     sockets; past ``max_connections`` open connections uvicorn answers 503.
@@ -46,6 +47,7 @@ class ServeSettings:
     gallery: Path | None = None
     gallery_people: int = 1000
     gallery_photos: int = 10
+    index: Path | None = None
     header_timeout: float = 10.0
     max_connections: int = 1000
 
@@ -78,6 +80,8 @@ class ServeSettings:
         object.__setattr__(self, "cors_origins", tuple(self.cors_origins))
         if self.gallery is not None:
             object.__setattr__(self, "gallery", Path(self.gallery))
+        if self.index is not None:
+            object.__setattr__(self, "index", Path(self.index))
 
     @property
     def capacity(self) -> int:
