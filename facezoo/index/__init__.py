@@ -12,7 +12,8 @@ Example:
 
 from __future__ import annotations
 
+from .base import FaceIndexBase, IndexMatch
 from .build import build_index
-from .store import FaceIndex, IndexMatch
+from .store import FaceIndex
 
-__all__ = ["FaceIndex", "IndexMatch", "build_index"]
+__all__ = ["FaceIndex", "FaceIndexBase", "IndexMatch", "build_index"]

@@ -29,15 +29,14 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._factory import load
 from ..errors import FacezooError, MissingExtraError
+from .base import FaceIndexBase, IndexMatch, Where, _embedding_width, _json_ready, _load_model
 
 FORMAT = 1
 MANIFEST = "index.json"
@@ -54,18 +53,6 @@ def faiss():
     except ImportError:
         raise MissingExtraError("faiss-cpu", "index", "face indexes") from None
     return module
-
-
-@dataclass(frozen=True)
-class IndexMatch:
-    """One indexed face close to the query: its id, cosine ``similarity`` and stored metadata."""
-
-    id: int
-    similarity: float
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "similarity": round(self.similarity, 6), **self.metadata}
 
 
 def _fsync_write(path: Path, data: bytes) -> None:
@@ -149,7 +136,7 @@ class _Segment:
         return self.graph.search(np.ascontiguousarray(queries, dtype=np.float32), top, params=params)
 
 
-class FaceIndex:
+class FaceIndex(FaceIndexBase):
     """A searchable collection of face embeddings from one model, stored in a directory.
 
     Example:
@@ -162,13 +149,13 @@ class FaceIndex:
 
     def __init__(self, path: Path, manifest: dict):
         self.path = Path(path)
-        self._model = None
         self._open: dict[str, _Segment] = {}
         self._load(manifest)
 
     def _load(self, manifest: dict) -> None:
         """Take ``manifest`` as the state: its segments (those already open are kept) and which rows are live."""
         self._manifest = manifest
+        self._model_info = manifest["model"]
         self._open = {name: self._open.get(name) or _Segment(self.path / name, generation) for name, generation in manifest["segments"]}
         self._segments = list(self._open.values())
         deleted = manifest.get("deleted")
@@ -227,15 +214,6 @@ class FaceIndex:
 
     # -- what it holds -------------------------------------------------------------------------
 
-    @property
-    def model_id(self) -> str:
-        """The id of the model whose embeddings the index holds."""
-        return self._manifest["model"]["id"]
-
-    @property
-    def width(self) -> int:
-        return int(self._manifest["model"]["width"])
-
     def __len__(self) -> int:
         return sum(int(mask.sum()) for mask in self._masks)
 
@@ -253,23 +231,6 @@ class FaceIndex:
             "graphs": sum(s.graph is not None for s in self._segments), "deleted_rows": int(sum((~mask).sum() for mask in self._masks)),
             "generation": self._manifest["generation"], "bytes": size,
         }
-
-    def model(self):
-        """The index's model, loaded on first use and checked to be the one that made its embeddings."""
-        if self._model is None:
-            self._model = self._check_model(_load_model(self.model_id))
-        return self._model
-
-    def _check_model(self, model):
-        recorded = self._manifest["model"]
-        digest = getattr(model, "weights_sha256", None)
-        if model.config.model_id != recorded["id"] or (recorded["weights_sha256"] and digest and digest != recorded["weights_sha256"]):
-            raise FacezooError(
-                f"{self.path} holds embeddings of {recorded['id']} (weights sha256 {str(recorded['weights_sha256'])[:12]}…); "
-                f"{model.config.model_id} (weights {str(digest)[:12]}…) makes other embeddings, which cannot be compared with them. "
-                f"Use the index's model, or build a new index with this one"
-            )
-        return model
 
     # -- changing it ---------------------------------------------------------------------------
 
@@ -336,16 +297,7 @@ class FaceIndex:
 
     # -- searching -----------------------------------------------------------------------------
 
-    def search(self, queries: Any, top: int = 10, *, threshold: float | None = None, where: dict | Callable[[dict], bool] | None = None) -> list[list[IndexMatch]]:
-        """The ``top`` most similar indexed faces for each query embedding (``width`` or ``N×width``), best first.
-
-        ``threshold`` keeps matches of at least that cosine similarity (e.g. the model's
-        verification threshold: ``facezoo.load("identity").threshold``); ``where`` keeps faces
-        whose metadata has the given values (``{"source": "a.jpg"}``) or passes a function.
-        """
-        if isinstance(top, bool) or not isinstance(top, int) or top < 1:
-            raise FacezooError(f"top must be a positive whole number, got {top!r}")
-        queries = self._as_queries(queries, "search")
+    def _search(self, queries: np.ndarray, top: int, where: Where) -> list[list[IndexMatch]]:
         found: list[list[tuple[float, int, int, int]]] = [[] for _ in range(len(queries))]
         for number, (segment, allowed) in enumerate(zip(self._segments, self._masks, strict=True)):
             if where is not None:
@@ -360,53 +312,10 @@ class FaceIndex:
         results = []
         for hits in found:
             hits.sort(key=lambda hit: (-hit[0], hit[1]))  # ties by id: the same answer however the rows are segmented
-            matches = []
-            for score, face_id, number, row in hits[:top]:
-                if threshold is not None and score < threshold:
-                    break
-                matches.append(IndexMatch(face_id, score, self._segments[number].meta(row)))
-            results.append(matches)
+            results.append([IndexMatch(face_id, score, self._segments[number].meta(row)) for score, face_id, number, row in hits[:top]])
         return results
 
-    def add_photos(self, photos: Sequence[Any], metadata: Sequence[dict] | None = None) -> list[int]:
-        """Embed every face of each photo with the index's model and add them; metadata per face:
-        ``image`` and ``path`` (the photo as given and its absolute path, for a path),
-        ``face_index`` (0 = the detector's best face), ``box``, ``score`` and ``time`` (UTC),
-        plus the photo's entry of ``metadata``."""
-        model = self.model()
-        vectors, entries = [], []
-        per_photo = model.predict(list(photos))
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        for number, (photo, results) in enumerate(zip(photos, per_photo, strict=True)):
-            for face_index, result in enumerate(results):
-                vectors.append(result.embedding)
-                entries.append({**_source(photo), "face_index": face_index, **_face(result), "time": stamp, **(metadata[number] if metadata else {})})
-        return self.add(np.asarray(vectors, np.float32).reshape(-1, self.width), entries)
-
-    def search_photo(self, photo: Any, top: int = 10, *, threshold: float | None = None, where: dict | Callable[[dict], bool] | None = None) -> list[list[IndexMatch]]:
-        """:meth:`search` with the embedding of every face of ``photo``, one list per face (the detector's order)."""
-        results = self.model().predict(photo)
-        if not results:
-            return []
-        return self.search(np.asarray([r.embedding for r in results], np.float32), top, threshold=threshold, where=where)
-
     # -- internals -----------------------------------------------------------------------------
-
-    def _as_queries(self, vectors: Any, what: str) -> np.ndarray:
-        array = np.asarray(vectors, dtype=np.float32)
-        if array.ndim == 1:
-            array = array[None]
-        if array.ndim != 2 or array.shape[1] != self.width:
-            raise FacezooError(
-                f"{what}(): embeddings of {self.model_id} have {self.width} values; got an array of shape {array.shape}. "
-                "Embeddings of another model cannot be searched in this index"
-            )
-        if not np.isfinite(array).all():
-            raise FacezooError(f"{what}(): the embeddings hold NaN or infinite values")
-        norms = np.linalg.norm(array, axis=1, keepdims=True)
-        if (norms == 0).any():
-            raise FacezooError(f"{what}(): an embedding of all zeros has no direction to compare")
-        return np.ascontiguousarray(array / norms)
 
     def _write_deleted(self, generation: int, ids: np.ndarray, deleted_at: int) -> str:
         """A new tombstone file: the current one plus ``ids`` deleted at generation ``deleted_at``."""
@@ -461,38 +370,9 @@ class FaceIndex:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _matching(metadata: list[dict], where: dict | Callable[[dict], bool]) -> np.ndarray:
+def _matching(metadata: list[dict], where: Where) -> np.ndarray:
     if callable(where):
         return np.array([bool(where(m)) for m in metadata], bool)
     return np.array([all(m.get(k) == v for k, v in where.items()) for m in metadata], bool)
 
 
-def _json_ready(metadata: dict) -> dict:
-    try:
-        return json.loads(json.dumps(metadata))
-    except (TypeError, ValueError) as exc:
-        raise FacezooError(f"face metadata must be JSON (strings, numbers, lists, dicts): {exc}") from None
-
-
-def _source(photo: Any) -> dict:
-    return {"image": os.fspath(photo), "path": str(Path(photo).absolute())} if isinstance(photo, (str, os.PathLike)) else {}
-
-
-def _face(result) -> dict:
-    face = result.face
-    if face is None:
-        return {}
-    return {"box": [round(float(v), 1) for v in face.box], "score": round(float(face.score), 4)}
-
-
-def _load_model(model: Any):
-    loaded = load(model) if isinstance(model, (str, os.PathLike)) else model
-    _embedding_width(loaded)
-    return loaded
-
-
-def _embedding_width(model) -> int:
-    width = model.task.width(model.config.head) if hasattr(model, "embed") else None
-    if not width:
-        raise FacezooError(f"{model.config.model_id} makes no embeddings (a face index needs an identity model, e.g. 'identity')")
-    return int(width)
