@@ -260,3 +260,32 @@ def test_serve_searches_the_index(photo_folder, tmp_path):
     with TestClient(create_app(["beauty"])) as client:
         missing = client.post("/v1/search", files={"image": ("q.jpg", photo, "image/jpeg")})
         assert missing.status_code == 404 and "facezoo serve --index" in missing.json()["detail"]
+
+
+def test_milvus_gives_the_top_k_of_the_embedded_index(index, tmp_path):
+    pytest.importorskip("pymilvus", reason="face indexes in Milvus need pymilvus and milvus-lite: pip install 'facezoo[milvus]'")
+    from facezoo.index.milvus import MilvusFaceIndex
+
+    milvus = MilvusFaceIndex.create(str(tmp_path / "faces.db"), model="identity", index_type="FLAT")  # FLAT: exact search
+    vectors = clustered(2000)
+    for target in (index, milvus):
+        assert target.add(vectors[:1500], [{"part": i % 3} for i in range(1500)]) == list(range(1500))
+        target.add(vectors[1500:], [{"part": i % 3} for i in range(1500, 2000)])
+        assert target.delete([0, 5, 10**6]) == 2
+        target.update(7, metadata={"part": "renamed"})
+    queries = clustered(20, seed=3)
+
+    def answers(target, **options):
+        return [[(m.id, round(m.similarity, 4), m.metadata["part"]) for m in hits] for hits in target.search(queries, top=10, **options)]
+
+    assert answers(milvus) == answers(index)
+    assert answers(milvus, where={"part": 2}) == answers(index, where={"part": 2})
+    assert answers(milvus, threshold=0.5) == answers(index, threshold=0.5)
+    reopened = MilvusFaceIndex.open(str(tmp_path / "faces.db"))
+    assert len(reopened) == len(index) == 1998 and reopened.add(clustered(1)) == [2000]
+    with pytest.raises(facezoo.FacezooError, match="cannot be compared"):
+        reopened.add(clustered(1), model="identity/efficientnet_lite0.distilled-dlib")
+    with pytest.raises(facezoo.FacezooError, match="runs only in the embedded FaceIndex"):
+        reopened.search(queries, where=lambda m: True)
+    with pytest.raises(facezoo.FacezooError, match="has no collection 'other'"):
+        MilvusFaceIndex.open(str(tmp_path / "faces.db"), collection="other")

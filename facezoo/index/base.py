@@ -41,6 +41,7 @@ class FaceIndexBase:
 
     _model_info: dict[str, Any]
     _model = None
+    location = ""  # where the index is, for messages
 
     @property
     def model_id(self) -> str:
@@ -62,7 +63,7 @@ class FaceIndexBase:
         digest = getattr(model, "weights_sha256", None)
         if model.config.model_id != recorded["id"] or (recorded["weights_sha256"] and digest and digest != recorded["weights_sha256"]):
             raise FacezooError(
-                f"{self.path} holds embeddings of {recorded['id']} (weights sha256 {str(recorded['weights_sha256'])[:12]}…); "
+                f"{self.location} holds embeddings of {recorded['id']} (weights sha256 {str(recorded['weights_sha256'])[:12]}…); "
                 f"{model.config.model_id} (weights {str(digest)[:12]}…) makes other embeddings, which cannot be compared with them. "
                 f"Use the index's model, or build a new index with this one"
             )

@@ -149,6 +149,7 @@ class FaceIndex(FaceIndexBase):
 
     def __init__(self, path: Path, manifest: dict):
         self.path = Path(path)
+        self.location = str(self.path)
         self._open: dict[str, _Segment] = {}
         self._load(manifest)
 
