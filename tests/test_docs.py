@@ -39,7 +39,7 @@ def test_plugin_guide_quotes_the_example_plugin_verbatim(path, excerpt):
     assert excerpt in (PLUGIN / path).read_text(), f"docs/plugins.md quotes {path} but the file says otherwise"
 
 
-@pytest.mark.parametrize("doc", ["plugins.md", "usage.md", "serve.md"])
+@pytest.mark.parametrize("doc", ["plugins.md", "usage.md", "serve.md", "index.md"])
 def test_python_examples_run(doc, tmp_path, monkeypatch, hub_url):
     """Run a page's Python blocks in order, in one namespace, in a folder with the photos they name."""
     if doc == "serve.md":
