@@ -226,6 +226,21 @@ def test_a_ray_run_is_quiet_and_leaves_no_ray_process_behind(folder, tmp_path):
     assert not _processes_with(marker), "Ray's processes outlived the run that started them by a minute"
 
 
+@pytest.mark.skipif(not HAS_RAY, reason="Ray is not installed (pip install 'facezoo[ray]')")
+def test_ray_imported_before_facezoo_gets_a_clear_error_not_a_hung_start(folder, tmp_path):
+    """Ray reads its environment when first imported: facezoo then leaves it alone (setting it later split Ray's
+    halves: a GCS wanting a token its clients never sent, a 30-second hang) and names what to do."""
+    script = (
+        "import ray, facezoo\n"  # the user's program imported ray first
+        f"facezoo.batch({models(folder)!r}, [{str(PHOTOS / 'obama_official_portrait_2012.jpg')!r}], {str(tmp_path / 'x.jsonl')!r}, engine='ray', workers=1, progress=False)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    assert "InvalidAuthToken" not in done.stderr and "Failed to start GCS" not in done.stderr
+    # where this machine has an address besides loopback, Ray would listen on it: refused, saying why
+    assert done.returncode == 0 or "ray was imported before facezoo could set RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0" in done.stderr, done.stderr[-2000:]
+
+
 @pytest.fixture(scope="module")
 def few(folder, reference) -> tuple[Path, bytes]:
     """A manifest of 6 portraits and the 4 bad or faceless files, and its expected output: with

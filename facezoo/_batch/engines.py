@@ -95,9 +95,11 @@ def run_local(units: list[dict[str, Any]], models: list[str], load_options: dict
 
 
 def import_ray(local: bool):
-    if local:
+    if local and "ray" not in sys.modules:
+        # Read once, when ray is first imported: set after that they would split Ray's Python and
+        # C++ halves (with RAY_AUTH_MODE, a GCS that wants a token its clients do not send).
         # Ray resolves 127.0.0.1 to the machine's address (and then listens on every interface)
-        # unless this is off; it is read once, when ray is first imported.
+        # unless this is off.
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         # Token authentication, which a new local Ray turns on by itself (setting this variable
