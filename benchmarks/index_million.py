@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from facezoo.data import data_root
 from facezoo.index import FaceIndex, build_index
 
 FACES_PER_PERSON = 5
+EF_SEARCH = (64, 128, 256, 512)  # facezoo's default (store.HNSW_EF_SEARCH) is among them
 
 
 def real_embeddings(work: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -89,23 +89,32 @@ def exact_top(vectors: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     return np.concatenate(rows)
 
 
+def peak_memory_mb() -> float:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited across exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
 def search_run(index_dir: Path, queries_file: Path, out_file: Path) -> None:
-    """In a fresh process: open the index, search the queries one by one, record latency and memory."""
+    """In a fresh process: open the index, search the queries one by one at each ef_search, record latency and memory."""
     start = time.perf_counter()
     index = FaceIndex.open(index_dir)
     opened = time.perf_counter() - start
     queries = np.load(queries_file)
-    index.search(queries[:20], top=10)  # warm up
-    latencies, found = [], []
-    for query in queries:
-        t = time.perf_counter()
-        [hits] = index.search(query, top=10)
-        latencies.append((time.perf_counter() - t) * 1000)
-        found.append([hit.id for hit in hits])
-    out_file.write_text(json.dumps({
-        "open_s": round(opened, 2), "p50_ms": round(float(np.percentile(latencies, 50)), 3), "p95_ms": round(float(np.percentile(latencies, 95)), 3),
-        "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1), "found": found,
-    }))
+    runs = {}
+    for ef in EF_SEARCH:
+        index.ef_search = ef
+        index.search(queries[:20], top=10)  # warm up
+        latencies, found = [], []
+        for query in queries:
+            t = time.perf_counter()
+            [hits] = index.search(query, top=10)
+            latencies.append((time.perf_counter() - t) * 1000)
+            found.append([hit.id for hit in hits])
+        runs[ef] = {"p50_ms": round(float(np.percentile(latencies, 50)), 3), "p95_ms": round(float(np.percentile(latencies, 95)), 3), "found": found}
+    out_file.write_text(json.dumps({"open_s": round(opened, 2), "search_peak_memory_mb": peak_memory_mb(), "runs": runs}))
 
 
 def main() -> None:
@@ -141,18 +150,18 @@ def main() -> None:
         index = FaceIndex.create(index_dir, model)
         start = time.perf_counter()
         index.add(vectors, [{"n": int(i)} for i in range(len(vectors))])
-        build = {"build_s": round(time.perf_counter() - start, 1), "build_max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+        build = {"build_s": round(time.perf_counter() - start, 1), "build_peak_memory_mb": peak_memory_mb()}
         (args.work / "build.json").write_text(json.dumps(build))
     disk = sum(p.stat().st_size for p in index_dir.rglob("*") if p.is_file())
     np.save(args.work / "queries.npy", queries)
     subprocess.run([sys.executable, __file__, "--work", str(args.work), "--search-only", str(index_dir), str(args.work / "queries.npy"), str(args.work / "search.json")], check=True)
     search = json.loads((args.work / "search.json").read_text())
     truth = exact_top(vectors, queries, 10)
-    recall = float(np.mean([len(set(found) & set(row.tolist())) / 10 for found, row in zip(search.pop("found"), truth, strict=True)]))
+    for run in search["runs"].values():
+        run["recall_at_10"] = round(float(np.mean([len(set(found) & set(row.tolist())) / 10 for found, row in zip(run.pop("found"), truth, strict=True)])), 4)
     results = {
         "vectors": len(vectors), "real": len(real), "width": int(vectors.shape[1]), "queries": args.queries, "neighbours": stats, **build,
-        "disk_mb": round(disk / 1e6, 1), **search, "recall_at_10": round(recall, 4),
-        "threads": os.environ.get("OMP_NUM_THREADS", "all cores"), "date": time.strftime("%Y-%m-%d"),
+        "disk_mb": round(disk / 1e6, 1), **search, "threads": os.environ.get("OMP_NUM_THREADS", "all cores"), "date": time.strftime("%Y-%m-%d"),
     }
     (args.work / "results.json").write_text(json.dumps(results, indent=1))
     print(json.dumps(results, indent=1))
