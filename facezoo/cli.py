@@ -432,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-megapixels", type=_number(float, 0, above=True), default=40.0, help="largest photo in megapixels; larger is a 413 (default: 40)")
     p.add_argument("--token", help="require 'Authorization: Bearer TOKEN' on /v1 (better: set FACEZOO_SERVE_TOKEN, which ps cannot show)")
     p.add_argument("--cors-origin", action="append", metavar="ORIGIN", help="a web origin allowed to call the API from a browser (repeatable; default: none)")
-    p.add_argument("--gallery", metavar="FILE", help="JSON file keeping enrolled people across restarts (default: in memory only)")
+    p.add_argument("--gallery", metavar="DIR", help="keeps enrolled people across restarts: a directory of face indexes, or a .json file (default: in memory only)")
     p.add_argument("--gallery-people", type=_positive, default=1000, help="most people in a model's gallery; more is a 409 (default: 1000)")
     p.add_argument("--gallery-photos", type=_positive, default=10, help="most embeddings per enrolled person; more is a 409 (default: 10)")
     p.add_argument("--index", metavar="IDX", help="a face index (facezoo index build) for /v1/search")

@@ -176,6 +176,30 @@ def test_gallery_file_is_written_atomically_as_json_and_read_back(models, tmp_pa
         make_client(models, gallery=path)
 
 
+def test_a_gallery_directory_is_a_face_index_per_model(models, tmp_path, monkeypatch):
+    path = tmp_path / "gallery"
+    with make_client(models, gallery=path) as client:
+        client.post("/v1/gallery/obama", files=[("image", (p.name, p.read_bytes(), "image/jpeg")) for p in (PORTRAIT, SAME)])
+        client.post("/v1/gallery/eileen", files=upload(OTHER))
+        client.post("/v1/gallery/obama", files=upload(PORTRAIT))  # adds a third embedding: one commit replaces the person's faces
+        saved = models["identity"].gallery["obama"].copy()
+        client.delete("/v1/gallery/eileen")
+    index = facezoo.FaceIndex.open(path / "identity--test_resnet")
+    assert index.model_id == "identity/test_resnet" and sorted(m["person"] for _, _, m in index.faces()) == ["obama"] * 3
+    with make_client(models, gallery=path) as client:  # read back at start
+        assert client.get("/v1/gallery").json()["people"] == {"obama": 3}
+        np.testing.assert_allclose(models["identity"].gallery["obama"], saved, atol=1e-6)
+        monkeypatch.setattr(facezoo.index.store.os, "replace", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
+        failed = client.post("/v1/gallery/eileen", files=upload(OTHER))
+        assert failed.status_code == 500 and "the change was undone" in failed.json()["detail"]
+        assert client.get("/v1/gallery").json()["people"] == {"obama": 3}
+    monkeypatch.undo()
+    assert len(facezoo.FaceIndex.open(path / "identity--test_resnet")) == 3
+    (tmp_path / "not-a-gallery").write_text("x")
+    with pytest.raises(facezoo.FacezooError, match="is a file but not a .json gallery"):
+        make_client(models, gallery=tmp_path / "not-a-gallery")
+
+
 def test_gallery_write_failure_is_undone(models, tmp_path):
     with make_client(models, gallery=tmp_path / "missing-folder" / "gallery.json") as client:
         response = client.post("/v1/gallery/obama", files=upload(PORTRAIT))

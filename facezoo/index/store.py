@@ -234,15 +234,19 @@ class FaceIndex(FaceIndexBase):
 
     # -- changing it ---------------------------------------------------------------------------
 
-    def add(self, vectors: Any, metadata: Sequence[dict] | None = None, *, model: Any = None) -> list[int]:
+    def add(self, vectors: Any, metadata: Sequence[dict] | None = None, *, model: Any = None, replacing: Iterable[int] = ()) -> list[int]:
         """Add embeddings (``N×width``; they are L2-normalised) with one metadata dict each; returns their ids.
 
-        ``model`` (a loaded model or its id), when given, must be the index's model.
+        ``model`` (a loaded model or its id), when given, must be the index's model. The faces
+        ``replacing`` names are deleted in the same commit: a crash leaves both or neither.
         """
         if model is not None:
             self._check_model(_load_model(model) if isinstance(model, str) else model)
         metadata = list(metadata) if metadata is not None else None
+        replacing = np.unique(np.asarray(list(replacing), dtype=np.int64))
         if np.asarray(vectors).size == 0 and not metadata:
+            if len(replacing):
+                self.delete(replacing)
             return []
         vectors = self._as_queries(vectors, "add")
         metadata = metadata if metadata is not None else [{} for _ in range(len(vectors))]
@@ -254,7 +258,10 @@ class FaceIndex(FaceIndexBase):
             generation = manifest["generation"] + 1
             name = f"seg-{generation:06d}"
             self._write_segment(name, ids, vectors, [_json_ready(m) for m in metadata])
-            self._commit({**manifest, "generation": generation, "next_id": first + len(vectors), "segments": [*manifest["segments"], [name, generation]]})
+            changed = {**manifest, "generation": generation, "next_id": first + len(vectors), "segments": [*manifest["segments"], [name, generation]]}
+            if len(replacing):  # dead from this generation on: the new segment's rows are newer ids
+                changed["deleted"] = self._write_deleted(generation, replacing, generation)
+            self._commit(changed)
         return ids.tolist()
 
     def delete(self, ids: Iterable[int]) -> int:

@@ -46,7 +46,7 @@ from .._analyze import annotate as draw_faces
 from .._images import decode_image
 from ..errors import ImageTooLargeError, InputError, NotAnImageError, UnknownNameError, unknown_name
 from ..results import FaceResult
-from ._gallery import read_gallery, write_gallery
+from ._gallery import open_gallery
 from ._pool import Busy, InferencePool, ReadWriteLock, Timeout
 from ._requests import Photo, RequestError, read_photos
 from .settings import ServeSettings
@@ -99,9 +99,10 @@ class Service:
             self.models[task] = model
         self.locks = {task: ReadWriteLock() for task in self.models}
         self.pool = InferencePool(settings.workers, settings.queue, settings.timeout)
-        self.stored = read_gallery(settings.gallery) if settings.gallery else {}
+        self.gallery_store = open_gallery(settings.gallery) if settings.gallery else None
+        stored = self.gallery_store.read() if self.gallery_store else {}
         for model in self.models.values():
-            people = self.stored.get(model.config.model_id, {})
+            people = stored.get(model.config.model_id, {})
             if people and _can(model, "enroll", "identify"):
                 if not model.config.trained:
                     logger.warning("%s is untrained: its random weights differ at every start, so the %d people of %s were enrolled "
@@ -276,20 +277,17 @@ class Service:
             return {"model": model.config.model_id, "people": {n: len(v) for n, v in model.gallery.items()}}
 
     def _save(self, model: FaceModel, name: str, before: Any) -> None:
-        """Write the gallery file (when there is one); undo the change to ``name`` if that fails."""
-        path = self.settings.gallery
-        if path is None:
+        """Store ``name``'s change in the gallery (when there is one); undo it in memory if that fails."""
+        if self.gallery_store is None:
             return
-        self.stored[model.config.model_id] = dict(model.gallery)
         try:
-            write_gallery(path, self.stored)
+            self.gallery_store.save(model, name, model.gallery.get(name))
         except OSError as exc:
             if before is None:
                 model.gallery.pop(name, None)
             else:
                 model.gallery[name] = before
-            self.stored[model.config.model_id] = dict(model.gallery)
-            raise RequestError(500, f"the gallery file {str(path)!r} cannot be written ({exc}); the change was undone", "GalleryNotSaved") from None
+            raise RequestError(500, f"the gallery {str(self.settings.gallery)!r} cannot be written ({exc}); the change was undone", "GalleryNotSaved") from None
 
     # -- one request -------------------------------------------------------------------------------
     async def handle(self, request: Request, fields: tuple[str, ...], work: Callable[..., Any], *args: Any, many: bool = False) -> Any:

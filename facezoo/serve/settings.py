@@ -24,8 +24,8 @@ class ServeSettings:
     ``max_upload_bytes`` is answered 413, and so is a photo of more than ``max_pixels`` pixels
     (checked from its header, before decoding). With ``token``, every ``/v1`` call needs
     ``Authorization: Bearer <token>`` (else 401). ``cors_origins`` are the web origins allowed to
-    call the API from a browser (none by default). ``gallery`` is a JSON file that keeps enrolled
-    people across restarts (in memory only when ``None``). A model's gallery holds at most
+    call the API from a browser (none by default). ``gallery`` keeps enrolled people across
+    restarts: a directory of face indexes (one per model), or a ``.json`` file (in memory only when ``None``). A model's gallery holds at most
     ``gallery_people`` people of at most ``gallery_photos`` embeddings each; more is answered 409.
     ``index`` is a face index directory (``facezoo index build``) that ``/v1/search`` searches.
     A connection whose request line and headers have not all arrived ``header_timeout`` seconds
