@@ -10,6 +10,7 @@ slot until it really ends: the number of requests inside the server never exceed
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import math
 import threading
 import time
@@ -19,6 +20,17 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+# glibc's malloc_trim, where the C library has it (glibc does; musl and macOS do not).
+_MALLOC_TRIM = getattr(ctypes.CDLL(None), "malloc_trim", None)
+
+
+def give_back_memory() -> None:
+    """Return the heap's free memory to the system. glibc keeps it otherwise: one 36-megapixel
+    photo (108 MB decoded, about 370 MB at the request's peak) left a server that much larger for
+    good. Costs microseconds when there is nothing to return."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 class Busy(Exception):
@@ -75,6 +87,7 @@ class InferencePool:
             return work(*args)
         finally:
             self._seconds = 0.8 * self._seconds + 0.2 * (time.perf_counter() - start)
+            give_back_memory()
 
     @asynccontextmanager
     async def admit(self) -> AsyncIterator[Ticket]:
