@@ -247,6 +247,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     settings = ServeSettings(
         workers=args.workers,
         queue=args.queue,
+        receiving=args.receiving,
         timeout=args.timeout,
         max_upload_bytes=round(args.max_upload_mb * 2**20),
         max_pixels=round(args.max_megapixels * 1e6),
@@ -427,6 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=_number(int, 0, 65535), default=8000)
     p.add_argument("--workers", type=_positive, default=1, help="inference threads (default: 1)")
     p.add_argument("--queue", type=_number(int, 0), default=4, help="requests that may wait for a worker; more are answered 503 (default: 4)")
+    p.add_argument("--receiving", type=_positive, default=16, help="request bodies received at once, before a worker is asked; more are answered 503 (default: 16)")
     p.add_argument("--timeout", type=_number(float, 0, above=True), default=30.0, help="seconds per request before a 504 (default: 30)")
     p.add_argument("--max-upload-mb", type=_number(float, 0, above=True), default=20.0, help="largest request body in MiB; larger is a 413 (default: 20)")
     p.add_argument("--max-megapixels", type=_number(float, 0, above=True), default=40.0, help="largest photo in megapixels; larger is a 413 (default: 40)")

@@ -569,6 +569,59 @@ def test_slow_clients_holding_sockets_do_not_stop_readyz(models):
         thread.join(10)
 
 
+def test_slow_uploads_do_not_take_the_inference_slots(models):
+    """Three clients that send a request head and then a body slowly: with one worker and no
+    queue, a normal request is still answered 200 and /readyz stays 200 (bodies are received in
+    their own slots, before a worker is asked); the slow ones get 408 at the timeout."""
+    import socket
+
+    import uvicorn
+
+    from facezoo.serve import create_app
+    from facezoo.serve.app import server_config
+
+    models["identity"].gallery.clear()
+    settings = ServeSettings(workers=1, queue=0, timeout=4.0)
+    server = uvicorn.Server(server_config(create_app(models=list(models.values()), settings=settings), port=0, settings=settings, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    slow: list[socket.socket] = []
+
+    def ask(port: int, request: bytes) -> bytes:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as probe:
+            probe.sendall(request)
+            answer = b""
+            while chunk := probe.recv(65536):
+                answer += chunk
+            return answer
+
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+            time.sleep(0.05)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        for _ in range(3):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            sock.sendall(b"POST /v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"image\": \"")
+            slow.append(sock)
+        time.sleep(0.3)
+        ready = ask(port, b"GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        assert ready.startswith(b"HTTP/1.1 200"), ready[:300]
+        body = json.dumps({"image": base64.b64encode(PORTRAIT.read_bytes()).decode()}).encode()
+        head = f"POST /v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        answered = ask(port, head.encode() + body)
+        assert answered.startswith(b"HTTP/1.1 200"), answered[:300]
+        for sock in slow:
+            sock.settimeout(10)
+            assert sock.recv(4096).startswith(b"HTTP/1.1 408")
+    finally:
+        for sock in slow:
+            sock.close()
+        server.should_exit = True
+        thread.join(10)
+
+
 @pytest.mark.skipif(_pool._MALLOC_TRIM is None, reason="the C library has no malloc_trim (not glibc)")
 def test_a_huge_photo_does_not_leave_the_server_larger(client):
     """A 36-megapixel photo is 108 MB decoded and about 370 MB at the request's peak; glibc kept all

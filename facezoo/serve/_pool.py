@@ -36,8 +36,8 @@ def give_back_memory() -> None:
 class Busy(Exception):
     """Every worker is busy and the queue is full; try again after ``retry_after`` seconds."""
 
-    def __init__(self, capacity: int, retry_after: int):
-        super().__init__(f"the server is busy: {capacity} requests are running or waiting (its limit); retry in {retry_after} s")
+    def __init__(self, capacity: int, retry_after: int, what: str = "requests are running or waiting"):
+        super().__init__(f"the server is busy: {capacity} {what} (its limit); retry in {retry_after} s")
         self.retry_after = retry_after
 
 
@@ -61,8 +61,10 @@ class InferencePool:
         3
     """
 
-    def __init__(self, workers: int, queue: int, timeout: float):
+    def __init__(self, workers: int, queue: int, timeout: float, receiving: int = 16):
         self.workers, self.capacity, self.timeout = workers, workers + queue, timeout
+        self.receiving = receiving  # request bodies read at once, outside the inference slots
+        self._reading = 0
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="facezoo-serve")
         self._lock = threading.Lock()
         self._inside = 0
@@ -89,9 +91,25 @@ class InferencePool:
             self._seconds = 0.8 * self._seconds + 0.2 * (time.perf_counter() - start)
             give_back_memory()
 
+    async def receive(self, awaitable: Awaitable[T]) -> T:
+        """Await ``awaitable`` (reading a request's body) within the timeout, in one of the
+        ``receiving`` slots: a slow upload holds one of those, never an inference slot, so a few
+        slow clients cannot make the server answer 503 to everyone. :class:`Busy` when all are taken."""
+        with self._lock:
+            if self._reading >= self.receiving:
+                raise Busy(self.receiving, self.retry_after(), "request bodies are being received")
+            self._reading += 1
+        try:
+            return await asyncio.wait_for(awaitable, self.timeout)
+        except asyncio.TimeoutError:
+            raise Timeout(f"the request was not received within the server's timeout of {self.timeout:g} s", 408) from None
+        finally:
+            with self._lock:
+                self._reading -= 1
+
     @asynccontextmanager
     async def admit(self) -> AsyncIterator[Ticket]:
-        """A slot for one request, held from reading its body to the end of its work; :class:`Busy` when full."""
+        """A slot for one request's work (its body already received); :class:`Busy` when full."""
         with self._lock:
             if self._inside >= self.capacity:
                 raise Busy(self.capacity, self.retry_after())
@@ -117,13 +135,6 @@ class Ticket:
 
     def _left(self) -> float:
         return max(0.0, self._deadline - asyncio.get_running_loop().time())
-
-    async def within(self, awaitable: Awaitable[T]) -> T:
-        """Await ``awaitable`` (e.g. reading the body) before the deadline, else :class:`Timeout`."""
-        try:
-            return await asyncio.wait_for(awaitable, self._left())
-        except asyncio.TimeoutError:
-            raise Timeout(f"the request was not received within the server's timeout of {self._pool.timeout:g} s", 408) from None
 
     async def run(self, work: Callable[..., T], *args: Any) -> T:
         """``work(*args)`` on a worker thread, awaited until the deadline, else :class:`Timeout`."""

@@ -98,7 +98,7 @@ class Service:
                 raise FacezooError(f"{model.config.model_id} is in training mode; call model.network.eval() before serving it")
             self.models[task] = model
         self.locks = {task: ReadWriteLock() for task in self.models}
-        self.pool = InferencePool(settings.workers, settings.queue, settings.timeout)
+        self.pool = InferencePool(settings.workers, settings.queue, settings.timeout, settings.receiving)
         self.gallery_store = open_gallery(settings.gallery) if settings.gallery else None
         stored = self.gallery_store.read() if self.gallery_store else {}
         for model in self.models.values():
@@ -291,9 +291,9 @@ class Service:
 
     # -- one request -------------------------------------------------------------------------------
     async def handle(self, request: Request, fields: tuple[str, ...], work: Callable[..., Any], *args: Any, many: bool = False) -> Any:
-        """Admit the request (or 503), read its photos, run ``work(photos, *args)`` on the pool."""
+        """Receive the request's photos (in a receiving slot), admit it (or 503), run ``work(photos, *args)`` on the pool."""
+        photos = await self.pool.receive(read_photos(request, self.settings.max_upload_bytes, fields, many=many))
         async with self.pool.admit() as ticket:
-            photos = await ticket.within(read_photos(request, self.settings.max_upload_bytes, fields, many=many))
             return await ticket.run(work, photos, *args)
 
     async def run(self, work: Callable[..., Any], *args: Any) -> Any:
@@ -437,7 +437,7 @@ def create_app(tasks: Sequence[str] | None = None, *, models: Sequence[FaceModel
 
     @v1.get("/models", summary="the loaded models and the server's limits")
     async def list_models() -> dict:
-        limits = {k: getattr(settings, k) for k in ("max_upload_bytes", "max_pixels", "workers", "queue", "timeout", "gallery_people", "gallery_photos")}
+        limits = {k: getattr(settings, k) for k in ("max_upload_bytes", "max_pixels", "workers", "queue", "receiving", "timeout", "gallery_people", "gallery_photos")}
         return {"models": [service.describe(m) for m in service.models.values()], "limits": limits, "auth": settings.token is not None}
 
     @v1.post("/analyze", summary="detect the faces of one photo once; every chosen task fills each face", openapi_extra=_photo_body(["image"]))

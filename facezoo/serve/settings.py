@@ -19,7 +19,9 @@ class ServeSettings:
     """How much a server accepts and who may call it.
 
     ``workers`` inference threads run requests; up to ``queue`` more wait for one, and a request
-    beyond that is answered 503 at once (with Retry-After). A request whose photo reading and
+    beyond that is answered 503 at once (with Retry-After). Request bodies are received before
+    that, at most ``receiving`` at once (503 past it), each within ``timeout`` (else 408), so slow
+    uploads never hold an inference slot. A request whose photo reading and
     inference take longer than ``timeout`` seconds is answered 504. A request body over
     ``max_upload_bytes`` is answered 413, and so is a photo of more than ``max_pixels`` pixels
     (checked from its header, before decoding). With ``token``, every ``/v1`` call needs
@@ -39,6 +41,7 @@ class ServeSettings:
 
     workers: int = 1
     queue: int = 4
+    receiving: int = 16
     timeout: float = 30.0
     max_upload_bytes: int = 20 * 2**20
     max_pixels: int = 40_000_000
@@ -59,6 +62,7 @@ class ServeSettings:
 
         whole("workers", 1)
         whole("queue", 0)
+        whole("receiving", 1)
         whole("max_upload_bytes", 1024)
         whole("max_pixels", 256)
         whole("gallery_people", 1)
