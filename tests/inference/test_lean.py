@@ -177,3 +177,25 @@ def test_a_model_without_onnx_names_the_extra(lean, tmp_path):
         allow_attempts=True,
     )
     assert f"{copy}: it ships no model.onnx" in out and "pip install 'facezoo[torch]'" in out
+
+
+def test_a_small_face_index_needs_neither_torch_nor_faiss(lean, tmp_path):
+    """Below 20,000 faces an index searches exactly in numpy: the lean install builds, searches and serves one."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for photo in PHOTOS.glob("portrait*.jpg"):
+        (folder / photo.name).write_bytes(photo.read_bytes())
+    out = lean(f"""
+        import json, sys
+        import importlib.abc
+        class _NoFaiss(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.partition(".")[0] == "faiss":
+                    raise ModuleNotFoundError("No module named 'faiss'", name=name)
+        sys.meta_path.insert(0, _NoFaiss())
+        from facezoo.index import build_index
+        index = build_index({str(folder)!r}, {str(tmp_path / "lean.idx")!r}, progress=False)
+        [matches] = index.search_photo({str(PHOTOS / "portrait_same_person.jpg")!r}, top=2)
+        print(json.dumps({{"faces": len(index), "best": matches[0].metadata["image"], "faiss": "faiss" in sys.modules}}))
+    """)
+    assert json.loads(out) == {"faces": 3, "best": "portrait_same_person.jpg", "faiss": False}
