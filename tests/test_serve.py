@@ -5,9 +5,11 @@ bounded queue with 503, a per-request timeout). Tiny untrained models: numbers, 
 from __future__ import annotations
 
 import base64
+import contextlib
 import importlib.util
 import io
 import json
+import socket
 import sys
 import tempfile
 import threading
@@ -524,102 +526,90 @@ def test_gallery_names_are_kept_per_model(models, tmp_path):
     assert json.loads(path.read_text())["models"] == {"identity/another-model": {"obama": [[1.0, 0.0]]}, "identity/test_resnet": {}}
 
 
-def test_slow_clients_holding_sockets_do_not_stop_readyz(models):
-    """40 connections that send half a request head and stop: /readyz still answers 200 within 1 s,
-    and the half-open connections are closed after header_timeout."""
-    import socket
-
+@contextlib.contextmanager
+def running_server(models, settings: ServeSettings):
+    """A real uvicorn server of ``models`` on a free port of 127.0.0.1, in a thread: yields the port."""
     import uvicorn
 
     from facezoo.serve import create_app
     from facezoo.serve.app import server_config
 
     models["identity"].gallery.clear()
-    settings = ServeSettings(header_timeout=1.5)
     server = uvicorn.Server(server_config(create_app(models=list(models.values()), settings=settings), port=0, settings=settings, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    slow: list[socket.socket] = []
     try:
         deadline = time.monotonic() + 30
         while not server.started:
             assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
             time.sleep(0.05)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        for _ in range(40):
-            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-            sock.sendall(b"POST /v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-            slow.append(sock)
-        time.sleep(0.2)
-        start = time.monotonic()
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as probe:
-            probe.sendall(b"GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-            answer = b""
-            while chunk := probe.recv(65536):
-                answer += chunk
-        assert answer.startswith(b"HTTP/1.1 200") and time.monotonic() - start < 1.0, answer[:200]
-        time.sleep(settings.header_timeout + 0.5)
-        for sock in slow:
-            sock.settimeout(2)
-            assert sock.recv(1) == b"", "a connection with half a request head was left open"
+        yield server.servers[0].sockets[0].getsockname()[1]
     finally:
-        for sock in slow:
-            sock.close()
         server.should_exit = True
         thread.join(10)
+
+
+def ask(port: int, request: bytes, timeout: float = 30) -> bytes:
+    """Send one raw HTTP request (with ``Connection: close``) and read the whole answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as probe:
+        probe.sendall(request)
+        answer = b""
+        while chunk := probe.recv(65536):
+            answer += chunk
+        return answer
+
+
+READYZ = b"GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+
+
+def test_slow_clients_holding_sockets_do_not_stop_readyz(models):
+    """40 connections that send half a request head and stop: /readyz still answers 200 within 1 s,
+    and the half-open connections are closed after header_timeout."""
+    settings = ServeSettings(header_timeout=1.5)
+    slow: list[socket.socket] = []
+    with running_server(models, settings) as port:
+        try:
+            for _ in range(40):
+                sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+                sock.sendall(b"POST /v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                slow.append(sock)
+            time.sleep(0.2)
+            start = time.monotonic()
+            answer = ask(port, READYZ, timeout=1)
+            assert answer.startswith(b"HTTP/1.1 200") and time.monotonic() - start < 1.0, answer[:200]
+            time.sleep(settings.header_timeout + 0.5)
+            for sock in slow:
+                sock.settimeout(2)
+                assert sock.recv(1) == b"", "a connection with half a request head was left open"
+        finally:
+            for sock in slow:
+                sock.close()
 
 
 def test_slow_uploads_do_not_take_the_inference_slots(models):
     """Three clients that send a request head and then a body slowly: with one worker and no
     queue, a normal request is still answered 200 and /readyz stays 200 (bodies are received in
     their own slots, before a worker is asked); the slow ones get 408 at the timeout."""
-    import socket
-
-    import uvicorn
-
-    from facezoo.serve import create_app
-    from facezoo.serve.app import server_config
-
-    models["identity"].gallery.clear()
-    settings = ServeSettings(workers=1, queue=0, timeout=4.0)
-    server = uvicorn.Server(server_config(create_app(models=list(models.values()), settings=settings), port=0, settings=settings, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
     slow: list[socket.socket] = []
-
-    def ask(port: int, request: bytes) -> bytes:
-        with socket.create_connection(("127.0.0.1", port), timeout=30) as probe:
-            probe.sendall(request)
-            answer = b""
-            while chunk := probe.recv(65536):
-                answer += chunk
-            return answer
-
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-            time.sleep(0.05)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        for _ in range(3):
-            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-            sock.sendall(b"POST /v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"image\": \"")
-            slow.append(sock)
-        time.sleep(0.3)
-        ready = ask(port, b"GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        assert ready.startswith(b"HTTP/1.1 200"), ready[:300]
-        body = json.dumps({"image": base64.b64encode(PORTRAIT.read_bytes()).decode()}).encode()
-        head = f"POST /v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-        answered = ask(port, head.encode() + body)
-        assert answered.startswith(b"HTTP/1.1 200"), answered[:300]
-        for sock in slow:
-            sock.settimeout(10)
-            assert sock.recv(4096).startswith(b"HTTP/1.1 408")
-    finally:
-        for sock in slow:
-            sock.close()
-        server.should_exit = True
-        thread.join(10)
+    with running_server(models, ServeSettings(workers=1, queue=0, timeout=4.0)) as port:
+        try:
+            for _ in range(3):
+                sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+                sock.sendall(b"POST /v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"image\": \"")
+                slow.append(sock)
+            time.sleep(0.3)
+            ready = ask(port, READYZ)
+            assert ready.startswith(b"HTTP/1.1 200"), ready[:300]
+            body = json.dumps({"image": base64.b64encode(PORTRAIT.read_bytes()).decode()}).encode()
+            head = f"POST /v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            answered = ask(port, head.encode() + body)
+            assert answered.startswith(b"HTTP/1.1 200"), answered[:300]
+            for sock in slow:
+                sock.settimeout(10)
+                assert sock.recv(4096).startswith(b"HTTP/1.1 408")
+        finally:
+            for sock in slow:
+                sock.close()
 
 
 @pytest.mark.skipif(_pool._MALLOC_TRIM is None, reason="the C library has no malloc_trim (not glibc)")
