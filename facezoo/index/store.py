@@ -3,9 +3,10 @@
 Layout of an index directory::
 
     index.json          the manifest: format, the model, the segments, the deleted-ids file
-    seg-000001/         one segment per add: vectors.npy (float32, L2-normalised), ids.npy
-                        (int64), meta.jsonl (one JSON object per row) and, for large segments,
-                        hnsw.faiss (FAISS HNSW over the vectors, inner product)
+    seg-000001/         one segment per add: ids.npy (int64), meta.jsonl (one JSON object per
+                        row) and the L2-normalised float32 vectors: vectors.npy, or for large
+                        segments hnsw.faiss (FAISS HNSW over them, inner product, which keeps
+                        the vectors as well)
     deleted-000004.npy  ids deleted so far, with the generation that deleted each
     .lock               writers take it (one writer at a time, any number of readers)
 
@@ -85,11 +86,17 @@ class _Segment:
     def __init__(self, directory: Path, generation: int):
         self.directory, self.generation = directory, generation
         self.ids = np.load(directory / "ids.npy")
-        self.vectors = np.load(directory / "vectors.npy", mmap_mode="r")
         self._lines = (directory / "meta.jsonl").read_bytes().splitlines()
         self._parsed: list[dict] | None = None
         graph = directory / "hnsw.faiss"
-        self.graph = faiss().read_index(str(graph)) if graph.exists() else None
+        if graph.exists():
+            fa = faiss()
+            self.graph = fa.read_index(str(graph))
+            storage = fa.downcast_index(self.graph.storage)  # the graph keeps the vectors: a view, not a copy
+            self.vectors = fa.rev_swig_ptr(storage.get_xb(), self.graph.ntotal * self.graph.d).reshape(self.graph.ntotal, self.graph.d)
+        else:
+            self.graph = None
+            self.vectors = np.load(directory / "vectors.npy", mmap_mode="r")
 
     def meta(self, row: int) -> dict:
         return self._parsed[row] if self._parsed is not None else json.loads(self._lines[row])
@@ -106,14 +113,17 @@ class _Segment:
         """Write a segment into the new folder ``directory`` (fsynced; the caller renames it into place)."""
         directory.mkdir()
         _save_npy(directory / "ids.npy", ids.astype(np.int64))
-        _save_npy(directory / "vectors.npy", vectors.astype(np.float32))
         _fsync_write(directory / "meta.jsonl", "".join(json.dumps(m, sort_keys=True) + "\n" for m in metadata).encode())
-        if len(ids) >= HNSW_MIN_ROWS:
+        if len(ids) >= HNSW_MIN_ROWS:  # the graph holds the vectors too: no second copy
             fa = faiss()
             graph = fa.IndexHNSWFlat(vectors.shape[1], HNSW_M, fa.METRIC_INNER_PRODUCT)
             graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
             graph.add(np.ascontiguousarray(vectors, dtype=np.float32))
             fa.write_index(graph, str(directory / "hnsw.faiss"))
+            with open(directory / "hnsw.faiss", "rb") as written:
+                os.fsync(written.fileno())
+        else:
+            _save_npy(directory / "vectors.npy", vectors.astype(np.float32))
         _fsync_dir(directory)
 
     def search(self, queries: np.ndarray, top: int, allowed: np.ndarray | None, ef_search: int) -> tuple[np.ndarray, np.ndarray]:
