@@ -52,6 +52,10 @@ class FaceIndexBase:
     def width(self) -> int:
         return int(self._model_info["width"])
 
+    def use(self, model) -> None:
+        """Search and add photos with ``model``, an already loaded copy of the index's model (checked)."""
+        self._model = self._check_model(model)
+
     def model(self):
         """The index's model, loaded on first use and checked to be the one that made its embeddings."""
         if self._model is None:

@@ -90,8 +90,14 @@ class MilvusFaceIndex(FaceIndexBase):
         return {"collection": self.collection, "model": self._model_info, "faces": len(self), "next_id": self._info["next_id"]}
 
     def faces(self) -> Iterator[tuple[int, np.ndarray, dict]]:
-        """Every face: ``(id, embedding, metadata)``, by id."""
-        rows = self.client.query(self.collection, filter="id >= 0", output_fields=["id", "vector", "metadata"])
+        """Every face: ``(id, embedding, metadata)``, by id (read in pages: a plain query stops at Milvus's limit of 16,384 rows)."""
+        pages = self.client.query_iterator(self.collection, batch_size=1000, filter="id >= 0", output_fields=["id", "vector", "metadata"])
+        rows = []
+        try:
+            while page := pages.next():
+                rows.extend(page)
+        finally:
+            pages.close()
         for row in sorted(rows, key=lambda r: r["id"]):
             yield int(row["id"]), np.asarray(row["vector"], np.float32), row["metadata"]
 

@@ -190,7 +190,9 @@ class FaceIndex(FaceIndexBase):
         path = Path(path)
         if (path / MANIFEST).exists():
             if exist_ok:
-                return cls.open(path)
+                index = cls.open(path)
+                index.use(_load_model(model))
+                return index
             raise FacezooError(f"{path} already holds a face index; open it with FaceIndex.open({str(path)!r}), or choose another directory")
         if path.exists() and any(path.iterdir()):
             raise FacezooError(f"{path} exists and is not empty: a face index needs a directory of its own")

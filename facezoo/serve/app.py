@@ -125,7 +125,7 @@ class Service:
         index = FaceIndex.open(path)
         served = [m for m in self.models.values() if m.config.model_id == index.model_id]
         if served:
-            index._model = index._check_model(served[0])
+            index.use(served[0])
         else:
             index.model()  # loads and checks it now, not on the first request
         logger.info("searching %s: %d faces of %s", path, len(index), index.model_id)
