@@ -121,11 +121,11 @@ class MilvusFaceIndex(FaceIndexBase):
 
     def delete(self, ids: Iterable[int]) -> int:
         wanted = sorted({int(i) for i in ids})
-        if not wanted:
-            return 0
-        present = self.client.query(self.collection, filter=f"id in {wanted}", output_fields=["id"])
+        present = []
+        for start in range(0, len(wanted), 1000):  # filter expressions of bounded length
+            present += [int(r["id"]) for r in self.client.query(self.collection, filter=f"id in {wanted[start : start + 1000]}", output_fields=["id"])]
         if present:
-            self.client.delete(self.collection, ids=[int(r["id"]) for r in present])
+            self.client.delete(self.collection, ids=present)
         return len(present)
 
     def update(self, face_id: int, vector: Any = None, metadata: dict | None = None) -> None:
