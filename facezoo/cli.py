@@ -175,7 +175,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     settings = from_arguments(args)
     options = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings) if f.name not in ("task", "dataset")}
-    options.update(output_dir=args.output, data_root=args.data, stop_after=args.stop_after, progress=sys.stderr.isatty())
+    options.update(output_dir=args.output, data_root=args.data, stop_after=args.stop_after, progress=sys.stderr.isatty(), tensorboard=args.tensorboard)
     if args.nproc > 1:
         from .training.distributed import launch
 
@@ -390,6 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="data root (default: $FACEZOO_DATA, else ../shared/data when it exists)")
     p.add_argument("--stop-after", type=_positive, help="stop after this many fine-tuning epochs (resume later)")
     p.add_argument("--nproc", type=_positive, default=1, help="train with this many processes on this machine (like torchrun --nproc-per-node)")
+    p.add_argument("--tensorboard", metavar="DIR", help="also write the training curves to DIR for TensorBoard (pip install 'facezoo[tensorboard]')")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("export", help="write a trained run as it ships (float16), measured for its card")

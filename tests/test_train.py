@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import sys
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,39 @@ def test_training_with_frozen_stages_resumes_to_the_same_weights(tmp_path, monke
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
     assert any(p.name.startswith("p1-keypoints-train") for p in (tmp_path / "cache" / "maps").iterdir()), "the frozen stages' maps are cached"
+
+
+def _scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
+    """The scalars of TensorBoard event files (TFRecord framing: length, its CRC, an Event, its CRC)."""
+    from tensorboardX.proto import event_pb2
+
+    found: dict[str, list[tuple[int, float]]] = {}
+    for path in sorted(folder.glob("events.out.tfevents.*")):
+        data = path.read_bytes()
+        at = 0
+        while at < len(data):
+            length = int.from_bytes(data[at : at + 8], "little")
+            event = event_pb2.Event.FromString(data[at + 12 : at + 12 + length])
+            at += 12 + length + 4
+            for value in event.summary.value:
+                found.setdefault(value.tag, []).append((event.step, value.simple_value))
+    return found
+
+
+def test_tensorboard_gets_the_curves_of_every_epoch_and_a_resumed_run_continues_them(tmp_path, monkeypatch):
+    pytest.importorskip("tensorboardX", reason="TensorBoard curves need the tensorboard extra: pip install 'facezoo[tensorboard]'")
+    options = dict(data_root=DATA, progress=False, **RUNS["beauty"], **TINY)
+    facezoo.train("beauty", output_dir=tmp_path / "run", stop_after=1, tensorboard=tmp_path / "tb", **options)
+    facezoo.train("beauty", output_dir=tmp_path / "run", tensorboard=tmp_path / "tb", **options)
+    history = json.loads((tmp_path / "run" / "training" / "history.json").read_text())
+    scalars = _scalars(tmp_path / "tb")
+    assert [step for step, _ in scalars["loss/train"]] == list(range(1, len(history) + 1))
+    assert [value for _, value in scalars["loss/train"]] == pytest.approx([row["train_loss"] for row in history])
+    assert [value for _, value in scalars["val/pc"]] == pytest.approx([row["val_pc"] for row in history])
+
+
+def test_tensorboard_without_its_extra_fails_before_training(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorboardX", None)
+    with pytest.raises(facezoo.MissingExtraError, match=r"pip install 'facezoo\[tensorboard\]'"):
+        facezoo.train("beauty", output_dir=tmp_path / "run", tensorboard=tmp_path / "tb", data_root=DATA, progress=False, **RUNS["beauty"], **TINY)
+    assert not (tmp_path / "run").exists()

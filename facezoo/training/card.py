@@ -11,6 +11,7 @@ import numpy as np
 from .. import _plugins
 from .._model_dir import read_config
 from ..cards import CardInfo, model_card
+from ..errors import MissingExtraError
 from .settings import TrainSettings, command_line
 
 logger = logging.getLogger(__name__)
@@ -134,6 +135,35 @@ def measured_card(config, settings: TrainSettings, reports: list, *, data: str, 
         sections=sections,
     )
     return model_card(config, info)
+
+
+class TensorBoardCurves:
+    """The training curves as TensorBoard scalars (the ``tensorboard`` extra: tensorboardX), written
+    as each epoch ends: ``loss/train``, ``loss/val`` and ``val/<metric>``, against the epoch's row in
+    the run's history (head epochs first, then fine-tuning), so a resumed run continues its curves.
+
+    Example:
+        >>> curves = TensorBoardCurves("runs/tb")                                # doctest: +SKIP
+        >>> curves.write(1, {"stage": "head", "train_loss": 0.9, "val_pc": 0.7})  # doctest: +SKIP
+    """
+
+    def __init__(self, directory: str | Path):
+        try:
+            from tensorboardX import SummaryWriter
+        except ImportError:
+            raise MissingExtraError("tensorboardX", "tensorboard", "training curves for TensorBoard (--tensorboard)") from None
+        self.writer = SummaryWriter(str(directory))
+
+    def write(self, step: int, row: dict[str, Any]) -> None:
+        for key, value in row.items():
+            if key in ("stage", "epoch", "seconds") or not isinstance(value, (int, float)):
+                continue
+            tag = "loss/train" if key == "train_loss" else "loss/val" if key == "val_loss" else f"val/{key.removeprefix('val_')}"
+            self.writer.add_scalar(tag, float(value), step)
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 def plot_history(history: list[dict[str, Any]], path: Path) -> Path | None:

@@ -68,8 +68,9 @@ def batches(n: int, batch_size: int, generator: torch.Generator, drop_last: bool
 class Loop:
     """Trains ``model`` (head, then fine-tuning) on ``train``, validating on ``val`` every epoch."""
 
-    def __init__(self, model, loss, task, settings, train: TrainingData, val: TrainingData, directory, progress: bool):
+    def __init__(self, model, loss, task, settings, train: TrainingData, val: TrainingData, directory, progress: bool, curves=None):
         self.model, self.loss, self.task, self.settings = model, loss, task, settings
+        self.curves = curves  # a TensorBoardCurves, or None
         self.train_data, self.val_data, self.directory, self.progress = train, val, directory, progress
         self.history: list[dict[str, Any]] = []
         self.best: tuple[float, dict[str, torch.Tensor]] | None = None
@@ -143,6 +144,8 @@ class Loop:
         if self.rank != 0:
             return
         logger.info("%s", row)
+        if self.curves is not None:
+            self.curves.write(len(self.history), row)
         if self.progress:
             tqdm.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
 

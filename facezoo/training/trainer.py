@@ -22,7 +22,7 @@ from ..data.arrays import face_arrays
 from ..errors import DatasetError, FacezooError
 from ..onnx_export import quantize_int8
 from . import distributed
-from .card import plot_history, training_card
+from .card import TensorBoardCurves, plot_history, training_card
 from .data import Source, TrainingData, licence_of, training_data
 from .loop import Loop
 from .run import RunDirectory
@@ -95,13 +95,18 @@ def _validation(settings: TrainSettings, train: TrainingData, make) -> tuple[Tra
     return train.subset(keep), train.subset(sorted(held)), f"{settings.val_fraction:.0%} of {primary}"
 
 
-def train(task: str, dataset: str, *, output_dir: str | Path, data_root: str | None = None, stop_after: int | None = None, progress: bool = True, **options: Any) -> Path:
+def train(
+    task: str, dataset: str, *, output_dir: str | Path, data_root: str | None = None, stop_after: int | None = None, progress: bool = True,
+    tensorboard: str | Path | None = None, **options: Any,
+) -> Path:
     """Train ``task`` on a registered ``dataset``; returns the model directory (Hub layout).
 
     ``options`` are :class:`TrainSettings` fields (``teacher``, ``extra_data``, ``backbone``,
     ``freeze``, ``finetune_epochs``, ...). An interrupted run resumes from its last epoch when
     called again with the same settings; ``stop_after=N`` stops after N fine-tuning epochs of
-    this call (call again to continue). Under ``torchrun`` (or ``facezoo train --nproc``) the
+    this call (call again to continue). ``tensorboard`` is a folder for the training curves as
+    TensorBoard scalars, written as each epoch ends (``pip install 'facezoo[tensorboard]'``;
+    ``curves.png`` in the run folder is drawn either way). Under ``torchrun`` (or ``facezoo train --nproc``) the
     processes train together (:mod:`facezoo.training.distributed`); process 0 writes the run.
 
     Example:
@@ -111,14 +116,17 @@ def train(task: str, dataset: str, *, output_dir: str | Path, data_root: str | N
     settings = TrainSettings(task=task, dataset=dataset, **options)
     check_settings(settings)
     joined = distributed.init_from_environment()
+    curves = TensorBoardCurves(tensorboard) if tensorboard is not None and distributed.world()[0] == 0 else None  # before any work: a missing extra fails now
     try:
-        return _train(settings, Path(output_dir), data_root, stop_after, progress and distributed.world()[0] == 0)
+        return _train(settings, Path(output_dir), data_root, stop_after, progress and distributed.world()[0] == 0, curves)
     finally:
+        if curves is not None:
+            curves.close()
         if joined:
             distributed.leave()
 
 
-def _train(settings: TrainSettings, output: Path, data_root: str | None, stop_after: int | None, progress: bool) -> Path:
+def _train(settings: TrainSettings, output: Path, data_root: str | None, stop_after: int | None, progress: bool, curves=None) -> Path:
     task = settings.task
     directory = RunDirectory(output, settings.to_json())
     spec = _plugins.registry().get("task", task)
@@ -161,7 +169,7 @@ def _train(settings: TrainSettings, output: Path, data_root: str | None, stop_af
     targets = train_data.targets
     classes = int(targets.max()) + 1 if targets.dtype == torch.int64 and targets.ndim == 1 else None
     loss = spec.make_loss(config.head, num_classes=classes)
-    loop = Loop(model, loss, spec, settings, train_data, val_data, directory, progress)
+    loop = Loop(model, loss, spec, settings, train_data, val_data, directory, progress, curves)
     state = loop.restore()
     loop.stage_head(state)
     finished = loop.stage_finetune(state if state is not None and state["stage"] == "finetune" else None, stop_after)
