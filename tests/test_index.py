@@ -289,3 +289,19 @@ def test_milvus_gives_the_top_k_of_the_embedded_index(index, tmp_path):
         reopened.search(queries, where=lambda m: True)
     with pytest.raises(facezoo.FacezooError, match="has no collection 'other'"):
         MilvusFaceIndex.open(str(tmp_path / "faces.db"), collection="other")
+
+
+def test_a_reader_opening_during_a_compaction_gets_the_new_state_and_a_damaged_index_is_named(index, monkeypatch):
+    index.add(clustered(20))
+    index.add(clustered(20, seed=1))
+    stale = json.loads((index.path / "index.json").read_text())
+    index.compact()  # the two segments the stale manifest names are gone now
+    reads = iter([stale])
+    real = facezoo.FaceIndex._read_manifest
+    monkeypatch.setattr(facezoo.FaceIndex, "_read_manifest", staticmethod(lambda path: next(reads, None) or real(path)))
+    assert len(facezoo.FaceIndex.open(index.path)) == 40  # the stale manifest failed, the fresh one opened
+    monkeypatch.undo()
+    segment = json.loads((index.path / "index.json").read_text())["segments"][0][0]
+    (index.path / segment / "ids.npy").unlink()
+    with pytest.raises(facezoo.FacezooError, match="a file its index.json names is missing; the index is damaged"):
+        facezoo.FaceIndex.open(index.path)

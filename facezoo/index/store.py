@@ -212,8 +212,24 @@ class FaceIndex(FaceIndexBase):
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> FaceIndex:
-        """The index stored in directory ``path``."""
+        """The index stored in directory ``path``.
+
+        Readers take no lock: if a writer commits between reading the manifest and opening the
+        files it names (a compaction removes the old segments), the newer manifest is read again.
+        """
         path = Path(path)
+        attempts = 0
+        while True:
+            manifest = cls._read_manifest(path)
+            try:
+                return cls(path, manifest)
+            except FileNotFoundError:
+                attempts += 1
+                if attempts == 5 or manifest == cls._read_manifest(path):
+                    raise FacezooError(f"{path}: a file its {MANIFEST} names is missing; the index is damaged (restore it, or build it again)") from None
+
+    @staticmethod
+    def _read_manifest(path: Path) -> dict:
         try:
             manifest = json.loads((path / MANIFEST).read_text())
         except FileNotFoundError:
@@ -222,7 +238,7 @@ class FaceIndex(FaceIndexBase):
             raise FacezooError(f"{path / MANIFEST} is not readable ({exc}); the index cannot be opened") from None
         if manifest.get("format") != FORMAT:
             raise FacezooError(f"{path} is a face index of format {manifest.get('format')!r}; this facezoo reads format {FORMAT}")
-        return cls(path, manifest)
+        return manifest
 
     # -- what it holds -------------------------------------------------------------------------
 
