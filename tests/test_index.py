@@ -305,3 +305,12 @@ def test_a_reader_opening_during_a_compaction_gets_the_new_state_and_a_damaged_i
     (index.path / segment / "ids.npy").unlink()
     with pytest.raises(facezoo.FacezooError, match="a file its index.json names is missing; the index is damaged"):
         facezoo.FaceIndex.open(index.path)
+
+
+def test_a_manifest_naming_files_outside_the_index_is_refused(index):
+    index.add(clustered(3))
+    manifest = json.loads((index.path / "index.json").read_text())
+    manifest["segments"] = [["../../elsewhere", 1]]
+    (index.path / "index.json").write_text(json.dumps(manifest))
+    with pytest.raises(facezoo.FacezooError, match="names files that are not an index's"):
+        facezoo.FaceIndex.open(index.path)

@@ -27,6 +27,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -40,6 +41,8 @@ from ..errors import FacezooError, MissingExtraError
 from .base import FaceIndexBase, IndexMatch, Where, _embedding_width, _json_ready, _load_model
 
 FORMAT = 1
+_SEGMENT = re.compile(r"seg-\d{6,}")
+_DELETED = re.compile(r"deleted-\d{6,}\.npy")
 MANIFEST = "index.json"
 HNSW_MIN_ROWS = 20_000
 HNSW_M = 32
@@ -152,7 +155,7 @@ class FaceIndex(FaceIndexBase):
         >>> index.add_photos(["alice.jpg", "bob.jpg"])                        # doctest: +SKIP
         [0, 1]
         >>> index.search_photo("someone.jpg", top=3)                          # doctest: +SKIP
-        [[IndexMatch(id=0, similarity=0.93, metadata={'source': 'alice.jpg', ...})]]
+        [[IndexMatch(id=0, similarity=0.93, metadata={'image': 'alice.jpg', ...})]]
     """
 
     def __init__(self, path: Path, manifest: dict):
@@ -236,8 +239,11 @@ class FaceIndex(FaceIndexBase):
             raise FacezooError(f"{path} holds no face index (no {MANIFEST}); build one with facezoo index build PHOTOS --output {path}") from None
         except (OSError, ValueError) as exc:
             raise FacezooError(f"{path / MANIFEST} is not readable ({exc}); the index cannot be opened") from None
-        if manifest.get("format") != FORMAT:
-            raise FacezooError(f"{path} is a face index of format {manifest.get('format')!r}; this facezoo reads format {FORMAT}")
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            raise FacezooError(f"{path} is a face index of format {manifest.get('format') if isinstance(manifest, dict) else None!r}; this facezoo reads format {FORMAT}")
+        names = [entry[0] if isinstance(entry, list) and len(entry) == 2 else entry for entry in manifest.get("segments", [])]
+        if not all(isinstance(n, str) and _SEGMENT.fullmatch(n) for n in names) or not (manifest.get("deleted") is None or _DELETED.fullmatch(str(manifest["deleted"]))):
+            raise FacezooError(f"{path / MANIFEST} names files that are not an index's (segments seg-NNNNNN, deletions deleted-NNNNNN.npy); the index is damaged or not facezoo's")
         return manifest
 
     # -- what it holds -------------------------------------------------------------------------
@@ -398,7 +404,7 @@ class FaceIndex(FaceIndexBase):
             try:
                 current = self.path / MANIFEST
                 if current.exists():
-                    self._load(json.loads(current.read_text()))  # another writer may have changed it
+                    self._load(self._read_manifest(self.path))  # another writer may have changed it
                     self._remove_unreferenced()  # what a crashed writer left
                 yield self._manifest
             finally:
