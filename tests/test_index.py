@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import facezoo
 from facezoo.cli import main
@@ -186,15 +187,23 @@ def _contents(index) -> list:
     return [(metadata["image"], metadata["face_index"], metadata["box"], vector) for _, vector, metadata in index.faces()]
 
 
-def test_build_indexes_each_face_once_and_adds_only_new_photos(photo_folder, tmp_path):
+def test_build_indexes_each_face_once_and_adds_only_new_photos(photo_folder, tmp_path, monkeypatch):
     index = build_index(photo_folder, tmp_path / "photos.idx", progress=False)
     expected = sum(len(faces) for faces in facezoo.load("identity").predict(sorted(photo_folder.glob("*.jpg"))))
     assert len(index) == expected and not (tmp_path / "photos.idx.build").exists()
     assert {m["image"] for _, _, m in index.faces()} == {p.name for p in photo_folder.glob("*.jpg")}
     assert len(build_index(photo_folder, tmp_path / "photos.idx", progress=False)) == expected  # nothing new: nothing added
+    Image.new("RGB", (200, 200), "gray").save(photo_folder / "blank.jpg")  # a photo without a face
+    assert len(build_index(photo_folder, tmp_path / "photos.idx", progress=False)) == expected
+    assert "blank.jpg" in facezoo.FaceIndex.open(tmp_path / "photos.idx").photos()
+    with monkeypatch.context() as patched:  # seen once, with or without faces: never embedded again
+        patched.setattr("facezoo.index.build.batch", lambda *a, **k: pytest.fail("batch ran for photos the index has seen"))
+        build_index(photo_folder, tmp_path / "photos.idx", progress=False)
     (photo_folder / "again.jpg").write_bytes((PHOTOS / "portrait.jpg").read_bytes())
     grown = build_index(photo_folder, tmp_path / "photos.idx", progress=False)
-    assert len(grown) == expected + 1 and grown.info()["segments"] == 2
+    assert len(grown) == expected + 1 and grown.info()["segments"] == 3  # the first build, blank.jpg's, again.jpg's
+    grown.compact()
+    assert len(grown) == expected + 1 and {"blank.jpg", "again.jpg"} <= set(facezoo.FaceIndex.open(tmp_path / "photos.idx").photos())
     with pytest.raises(facezoo.FacezooError, match="cannot be compared"):
         build_index(photo_folder, tmp_path / "photos.idx", model="identity/efficientnet_lite0.distilled-dlib", progress=False)
 

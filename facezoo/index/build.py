@@ -3,8 +3,8 @@
 The embedding is a batch run into ``OUTPUT.build/faces.jsonl``: resumable and exactly once (an
 interrupted build continues with the same command, from the batch's finished chunks), on the
 local engine or on Ray. A new index is written inside ``OUTPUT.build/`` and renamed into place
-at the end; over an existing index only the photos it does not hold yet are embedded, and they
-are added as one new segment. ``OUTPUT.build/`` is removed once the index holds its faces.
+at the end; over an existing index only the photos it has not seen yet (with or without faces:
+the index records them) are embedded, and they are added as one new segment. ``OUTPUT.build/`` is removed once the index holds its faces.
 """
 
 from __future__ import annotations
@@ -58,8 +58,8 @@ def build_index(
         model_id = existing.model_id if model is None else existing._check_model(_load_model(model)).config.model_id
     images = list_images(photos)
     if existing is not None:
-        indexed = {metadata.get("image") for _, _, metadata in existing.faces()}
-        images = [(image, path) for image, path in images if image not in indexed]
+        seen = set(existing.photos())  # with or without faces: each photo is looked at once
+        images = [(image, path) for image, path in images if image not in seen]
     work = output.with_name(output.name + ".build")
     if not images:
         shutil.rmtree(work, ignore_errors=True)
@@ -71,13 +71,14 @@ def build_index(
         manifest.write_text("".join(json.dumps({"id": image, "path": path}) + "\n" for image, path in images))
         batch([model_id], manifest, faces, engine=engine, workers=workers, threads=threads, ray_address=ray_address, progress=progress)
     vectors, metadata = _faces(faces, model_id, dict(images))
+    photos = [image for image, _ in images]
     if existing is not None:
-        existing.add(vectors, metadata)
+        existing.add(vectors, metadata, photos=photos)
         index = existing
     else:
         staged = work / "index"
         shutil.rmtree(staged, ignore_errors=True)
-        FaceIndex.create(staged, model_id).add(vectors, metadata)
+        FaceIndex.create(staged, model_id).add(vectors, metadata, photos=photos)
         if output.exists():
             output.rmdir()  # empty: checked above
         os.rename(staged, output)

@@ -4,7 +4,8 @@ Layout of an index directory::
 
     index.json          the manifest: format, the model, the segments, the deleted-ids file
     seg-000001/         one segment per add: ids.npy (int64), meta.jsonl (one JSON object per
-                        row) and the L2-normalised float32 vectors: vectors.npy, or for large
+                        row), photos.json (the photos the add records, if any) and the
+                        L2-normalised float32 vectors: vectors.npy, or for large
                         segments hnsw.faiss (FAISS HNSW over them, inner product, which keeps
                         the vectors as well)
     deleted-000004.npy  ids deleted so far, with the generation that deleted each
@@ -89,6 +90,7 @@ class _Segment:
     def __init__(self, directory: Path, generation: int):
         self.directory, self.generation = directory, generation
         self.ids = np.load(directory / "ids.npy")
+        self.photos = json.loads((directory / "photos.json").read_text()) if (directory / "photos.json").exists() else []
         self._lines = (directory / "meta.jsonl").read_bytes().splitlines()
         self._parsed: list[dict] | None = None
         graph = directory / "hnsw.faiss"
@@ -112,10 +114,12 @@ class _Segment:
         return self._parsed
 
     @staticmethod
-    def write(directory: Path, ids: np.ndarray, vectors: np.ndarray, metadata: Sequence[dict]) -> None:
+    def write(directory: Path, ids: np.ndarray, vectors: np.ndarray, metadata: Sequence[dict], photos: Sequence[str] = ()) -> None:
         """Write a segment into the new folder ``directory`` (fsynced; the caller renames it into place)."""
         directory.mkdir()
         _save_npy(directory / "ids.npy", ids.astype(np.int64))
+        if photos:
+            _fsync_write(directory / "photos.json", json.dumps(sorted(photos)).encode())
         _fsync_write(directory / "meta.jsonl", "".join(json.dumps(m, sort_keys=True) + "\n" for m in metadata).encode())
         if len(ids) >= HNSW_MIN_ROWS:  # the graph holds the vectors too: no second copy
             fa = faiss()
@@ -251,6 +255,10 @@ class FaceIndex(FaceIndexBase):
     def __len__(self) -> int:
         return sum(int(mask.sum()) for mask in self._masks)
 
+    def photos(self) -> list[str]:
+        """The photos recorded by :meth:`add` (``photos=``), with or without faces, sorted."""
+        return sorted({photo for segment in self._segments for photo in segment.photos})
+
     def faces(self) -> Iterator[tuple[int, np.ndarray, dict]]:
         """Every face in the index: ``(id, embedding, metadata)``, in the order they were added."""
         for segment, mask in zip(self._segments, self._masks, strict=True):
@@ -268,20 +276,27 @@ class FaceIndex(FaceIndexBase):
 
     # -- changing it ---------------------------------------------------------------------------
 
-    def add(self, vectors: Any, metadata: Sequence[dict] | None = None, *, model: Any = None, replacing: Iterable[int] = ()) -> list[int]:
+    def add(
+        self, vectors: Any, metadata: Sequence[dict] | None = None, *, model: Any = None, replacing: Iterable[int] = (), photos: Iterable[str] = (),
+    ) -> list[int]:
         """Add embeddings (``N×width``; they are L2-normalised) with one metadata dict each; returns their ids.
 
         ``model`` (a loaded model or its id), when given, must be the index's model. The faces
         ``replacing`` names are deleted in the same commit: a crash leaves both or neither.
+        ``photos`` records the photos these faces came from, those without a face included
+        (:meth:`photos`): what ``facezoo index build`` need not look at again.
         """
         if model is not None:
             self._check_model(_load_model(model) if isinstance(model, str) else model)
         metadata = list(metadata) if metadata is not None else None
         replacing = np.unique(np.asarray(list(replacing), dtype=np.int64))
+        photos = sorted({str(p) for p in photos})
         if np.asarray(vectors).size == 0 and not metadata:
             if len(replacing):
                 self.delete(replacing)
-            return []
+            if not photos:
+                return []
+            vectors = np.zeros((0, self.width), np.float32)  # a segment of no faces, for the photos it records
         vectors = self._as_queries(vectors, "add")
         metadata = metadata if metadata is not None else [{} for _ in range(len(vectors))]
         if len(metadata) != len(vectors):
@@ -291,7 +306,7 @@ class FaceIndex(FaceIndexBase):
             ids = np.arange(first, first + len(vectors), dtype=np.int64)
             generation = manifest["generation"] + 1
             name = f"seg-{generation:06d}"
-            self._write_segment(name, ids, vectors, [_json_ready(m) for m in metadata])
+            self._write_segment(name, ids, vectors, [_json_ready(m) for m in metadata], photos)
             changed = {**manifest, "generation": generation, "next_id": first + len(vectors), "segments": [*manifest["segments"], [name, generation]]}
             if len(replacing):  # dead from this generation on: the new segment's rows are newer ids
                 changed["deleted"] = self._write_deleted(generation, replacing, generation)
@@ -329,18 +344,22 @@ class FaceIndex(FaceIndexBase):
         leave the disk and searches touch one graph. Slow for millions of rows (a new graph)."""
         with self._writing() as manifest:
             parts = [(s.ids[m], np.asarray(s.vectors)[m], [s.meta(r) for r in np.flatnonzero(m)]) for s, m in zip(self._segments, self._masks, strict=True) if m.any()]
+            photos = self.photos()
             generation = manifest["generation"] + 1
             name = f"seg-{generation:06d}"
-            if parts:
-                ids = np.concatenate([p[0] for p in parts])
-                self._write_segment(name, ids, np.concatenate([p[1] for p in parts]), [m for p in parts for m in p[2]])
-            self._commit({**manifest, "generation": generation, "segments": [[name, generation]] if parts else [], "deleted": None})
+            if parts or photos:
+                ids = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
+                vectors = np.concatenate([p[1] for p in parts]) if parts else np.zeros((0, self.width), np.float32)
+                self._write_segment(name, ids, vectors, [m for p in parts for m in p[2]], photos)
+            self._commit({**manifest, "generation": generation, "segments": [[name, generation]] if parts or photos else [], "deleted": None})
 
     # -- searching -----------------------------------------------------------------------------
 
     def _search(self, queries: np.ndarray, top: int, where: Where) -> list[list[IndexMatch]]:
         found: list[list[tuple[float, int, int, int]]] = [[] for _ in range(len(queries))]
         for number, (segment, allowed) in enumerate(zip(self._segments, self._masks, strict=True)):
+            if not len(segment.ids):
+                continue
             if where is not None:
                 allowed = allowed & _matching(segment.metadata, where)
             if allowed.all():
@@ -375,9 +394,9 @@ class FaceIndex(FaceIndexBase):
                 return segment, int(rows[0])
         raise FacezooError(f"{self.path} has no face with id {face_id}")
 
-    def _write_segment(self, name: str, ids: np.ndarray, vectors: np.ndarray, metadata: list[dict]) -> None:
+    def _write_segment(self, name: str, ids: np.ndarray, vectors: np.ndarray, metadata: list[dict], photos: Sequence[str] = ()) -> None:
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.path))
-        _Segment.write(staging / "segment", ids, vectors, metadata)
+        _Segment.write(staging / "segment", ids, vectors, metadata, photos)
         os.rename(staging / "segment", self.path / name)
         staging.rmdir()
 
