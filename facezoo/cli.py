@@ -310,7 +310,9 @@ def _cmd_index(args: argparse.Namespace) -> int:
             for key, value in info.items():
                 print(f"{key:<14}{value}")
         return 0
-    threshold = args.threshold if args.threshold is not None else (index.model().threshold if hasattr(index.model(), "threshold") else None)
+    if args.ef_search:
+        index.ef_search = args.ef_search
+    threshold = args.threshold if args.threshold is not None else getattr(index.model(), "threshold", None)
     per_face = index.search_photo(args.photo, top=args.top, threshold=threshold)
     if args.json:
         _print_json([[m.to_dict() for m in matches] for matches in per_face])
@@ -475,6 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("photo", help="the photo to search with")
     a.add_argument("--top", type=_positive, default=10, help="matches per face (default 10)")
     a.add_argument("--threshold", type=float, help="least cosine similarity (default: the model's verification threshold)")
+    a.add_argument("--ef-search", type=_positive, help="HNSW candidates kept per search: higher is slower and closer to exact (default 256)")
     a.add_argument("--json", action="store_true", help="print the matches as JSON")
     a = actions.add_parser("info", help="the model, the faces and the size of an index")
     a.add_argument("index", help="the index directory")

@@ -240,7 +240,7 @@ def test_a_killed_build_resumes_with_the_same_command(photo_folder, tmp_path):
 
 def test_the_cli_searches_and_describes_an_index(photo_folder, tmp_path, capsys):
     assert main(["index", "build", str(photo_folder), "--output", str(tmp_path / "cli.idx")]) == 0
-    assert main(["index", "search", str(tmp_path / "cli.idx"), str(PHOTOS / "portrait_same_person.jpg"), "--top", "2", "--json"]) == 0
+    assert main(["index", "search", str(tmp_path / "cli.idx"), str(PHOTOS / "portrait_same_person.jpg"), "--top", "2", "--ef-search", "64", "--json"]) == 0
     printed = capsys.readouterr().out
     [[best, second]] = json.loads(printed[printed.index("[") :])
     assert best["image"] == "portrait_same_person.jpg" and second["image"] == "portrait.jpg"
