@@ -323,3 +323,16 @@ def test_a_manifest_naming_files_outside_the_index_is_refused(index):
     (index.path / "index.json").write_text(json.dumps(manifest))
     with pytest.raises(facezoo.FacezooError, match="names files that are not an index's"):
         facezoo.FaceIndex.open(index.path)
+
+
+def test_build_into_milvus_gives_the_faces_of_a_local_build(photo_folder, tmp_path):
+    pytest.importorskip("pymilvus", reason="face indexes in Milvus need pymilvus and milvus-lite: pip install 'facezoo[milvus]'")
+    from facezoo.index.milvus import MilvusFaceIndex
+
+    local = _contents(build_index(photo_folder, tmp_path / "local.idx", progress=False))
+    milvus = MilvusFaceIndex.create(str(tmp_path / "faces.db"), index_type="FLAT")
+    with pytest.raises(facezoo.FacezooError, match="needs work="):
+        build_index(photo_folder, milvus, progress=False)
+    built = _contents(build_index(photo_folder, milvus, work=tmp_path / "work", progress=False))
+    assert [row[:3] for row in built] == [row[:3] for row in local] and all(np.allclose(a[3], b[3], atol=1e-6) for a, b in zip(built, local, strict=True))
+    assert build_index(photo_folder, milvus, work=tmp_path / "work", progress=False) is milvus and len(milvus) == len(local)  # nothing new

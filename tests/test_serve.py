@@ -562,54 +562,52 @@ def ask(port: int, request: bytes, timeout: float = 30) -> bytes:
 READYZ = b"GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
 
 
+@contextlib.contextmanager
+def held_connections(port: int, count: int, start_of_request: bytes, timeout: float):
+    """``count`` connections that each send ``start_of_request`` and then nothing: yields them, closes them."""
+    held: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+            sock.sendall(start_of_request)
+            held.append(sock)
+        yield held
+    finally:
+        for sock in held:
+            sock.close()
+
+
 def test_slow_clients_holding_sockets_do_not_stop_readyz(models):
     """40 connections that send half a request head and stop: /readyz still answers 200 within 1 s,
     and the half-open connections are closed after header_timeout."""
     settings = ServeSettings(header_timeout=1.5)
-    slow: list[socket.socket] = []
-    with running_server(models, settings) as port:
-        try:
-            for _ in range(40):
-                sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-                sock.sendall(b"POST /v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-                slow.append(sock)
-            time.sleep(0.2)
-            start = time.monotonic()
-            answer = ask(port, READYZ, timeout=1)
-            assert answer.startswith(b"HTTP/1.1 200") and time.monotonic() - start < 1.0, answer[:200]
-            time.sleep(settings.header_timeout + 0.5)
-            for sock in slow:
-                sock.settimeout(2)
-                assert sock.recv(1) == b"", "a connection with half a request head was left open"
-        finally:
-            for sock in slow:
-                sock.close()
+    with running_server(models, settings) as port, held_connections(port, 40, b"POST /v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\n", 5) as slow:
+        time.sleep(0.2)
+        start = time.monotonic()
+        answer = ask(port, READYZ, timeout=1)
+        assert answer.startswith(b"HTTP/1.1 200") and time.monotonic() - start < 1.0, answer[:200]
+        time.sleep(settings.header_timeout + 0.5)
+        for sock in slow:
+            sock.settimeout(2)
+            assert sock.recv(1) == b"", "a connection with half a request head was left open"
 
 
 def test_slow_uploads_do_not_take_the_inference_slots(models):
     """Three clients that send a request head and then a body slowly: with one worker and no
     queue, a normal request is still answered 200 and /readyz stays 200 (bodies are received in
     their own slots, before a worker is asked); the slow ones get 408 at the timeout."""
-    slow: list[socket.socket] = []
-    with running_server(models, ServeSettings(workers=1, queue=0, timeout=4.0)) as port:
-        try:
-            for _ in range(3):
-                sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-                sock.sendall(b"POST /v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"image\": \"")
-                slow.append(sock)
-            time.sleep(0.3)
-            ready = ask(port, READYZ)
-            assert ready.startswith(b"HTTP/1.1 200"), ready[:300]
-            body = json.dumps({"image": base64.b64encode(PORTRAIT.read_bytes()).decode()}).encode()
-            head = f"POST /v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-            answered = ask(port, head.encode() + body)
-            assert answered.startswith(b"HTTP/1.1 200"), answered[:300]
-            for sock in slow:
-                sock.settimeout(10)
-                assert sock.recv(4096).startswith(b"HTTP/1.1 408")
-        finally:
-            for sock in slow:
-                sock.close()
+    upload_start = b"POST /v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"image\": \""
+    with running_server(models, ServeSettings(workers=1, queue=0, timeout=4.0)) as port, held_connections(port, 3, upload_start, 10) as slow:
+        time.sleep(0.3)
+        ready = ask(port, READYZ)
+        assert ready.startswith(b"HTTP/1.1 200"), ready[:300]
+        body = json.dumps({"image": base64.b64encode(PORTRAIT.read_bytes()).decode()}).encode()
+        head = f"POST /v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        answered = ask(port, head.encode() + body)
+        assert answered.startswith(b"HTTP/1.1 200"), answered[:300]
+        for sock in slow:
+            sock.settimeout(10)
+            assert sock.recv(4096).startswith(b"HTTP/1.1 408")
 
 
 @pytest.mark.skipif(_pool._MALLOC_TRIM is None, reason="the C library has no malloc_trim (not glibc)")

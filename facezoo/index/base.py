@@ -73,6 +73,11 @@ class FaceIndexBase:
             )
         return model
 
+    def photos(self) -> list[str]:
+        """The photos the index holds faces of (their ``image`` metadata), sorted; :class:`~facezoo.FaceIndex`
+        also records photos without faces."""
+        return sorted({metadata["image"] for _, _, metadata in self.faces() if "image" in metadata})
+
     def search(self, queries: Any, top: int = 10, *, threshold: float | None = None, where: Where = None) -> list[list[IndexMatch]]:
         """The ``top`` most similar indexed faces for each query embedding (``width`` or ``N×width``), best first.
 

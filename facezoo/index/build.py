@@ -21,14 +21,16 @@ import numpy as np
 from .._batch import batch
 from .._batch.inputs import list_images
 from ..errors import FacezooError
+from .base import FaceIndexBase
 from .store import MANIFEST, FaceIndex, _load_model
 
 
 def build_index(
     photos: Any,
-    output: str | os.PathLike,
+    output: str | os.PathLike | FaceIndexBase,
     *,
     model: str | None = None,
+    work: str | os.PathLike | None = None,
     engine: str = "local",
     workers: int | None = None,
     threads: int = 1,
@@ -37,7 +39,9 @@ def build_index(
 ) -> FaceIndex:
     """Index every face of ``photos`` (a folder, a manifest or a list of paths, as
     :func:`facezoo.batch` takes them) with ``model``'s embeddings (default: the existing index's
-    model, else the default identity model) into directory ``output``.
+    model, else the default identity model) into directory ``output``, or into an open index
+    (a :class:`~facezoo.index.milvus.MilvusFaceIndex`, say) with ``work``, the folder for the
+    batch run (by default ``OUTPUT.build`` beside a directory).
 
     Each face's metadata: ``image`` (the batch's image id: the path inside the folder, or the
     manifest's id), ``path``, ``face_index`` (0 = the detector's best face), ``box``, ``score``
@@ -48,10 +52,15 @@ def build_index(
         >>> index.info()["faces"]                                       # doctest: +SKIP
         1742
     """
-    output = Path(output)
-    existing = FaceIndex.open(output) if (output / MANIFEST).exists() else None
-    if existing is None and output.exists() and (not output.is_dir() or any(output.iterdir())):
-        raise FacezooError(f"--output {output}: exists and is not a face index; choose a new directory, or the index to add to")
+    if isinstance(output, FaceIndexBase):
+        if work is None:
+            raise FacezooError(f"building into {output.location} needs work=, a folder for the batch run's files (resumable there)")
+        existing = output
+    else:
+        output = Path(output)
+        existing = FaceIndex.open(output) if (output / MANIFEST).exists() else None
+        if existing is None and output.exists() and (not output.is_dir() or any(output.iterdir())):
+            raise FacezooError(f"--output {output}: exists and is not a face index; choose a new directory, or the index to add to")
     if existing is None:
         model_id = _load_model(model or "identity").config.model_id
     else:
@@ -60,7 +69,7 @@ def build_index(
     if existing is not None:
         seen = set(existing.photos())  # with or without faces: each photo is looked at once
         images = [(image, path) for image, path in images if image not in seen]
-    work = output.with_name(output.name + ".build")
+    work = Path(work) if work is not None else output.with_name(output.name + ".build")
     if not images:
         shutil.rmtree(work, ignore_errors=True)
         return existing

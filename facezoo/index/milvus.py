@@ -101,7 +101,9 @@ class MilvusFaceIndex(FaceIndexBase):
         for row in sorted(rows, key=lambda r: r["id"]):
             yield int(row["id"]), np.asarray(row["vector"], np.float32), row["metadata"]
 
-    def add(self, vectors: Any, metadata: Sequence[dict] | None = None, *, model: Any = None) -> list[int]:
+    def add(self, vectors: Any, metadata: Sequence[dict] | None = None, *, model: Any = None, photos: Iterable[str] = ()) -> list[int]:
+        """As :meth:`facezoo.FaceIndex.add`; ``photos`` is not kept (a collection records faces only,
+        so ``build_index`` looks at photos without faces again)."""
         if model is not None:
             self._check_model(_load_model(model))
         metadata = list(metadata) if metadata is not None else None
