@@ -58,7 +58,7 @@ def load_state(model: FaceModel, state: dict, source: str) -> FaceModel:
     return model
 
 
-def onnx_file(directory: str | Path, quantize: str | None = None, config=None) -> Path:
+def onnx_file(directory: str | Path, quantize: str | None = None, config=None, digest: str | None = None) -> Path:
     """The ONNX file of a model directory, checked against its weights (building it on a cache
     miss is the factory's job: it loads the torch model to export).
 
@@ -67,10 +67,10 @@ def onnx_file(directory: str | Path, quantize: str | None = None, config=None) -
     (:func:`facezoo._onnx.graph_key`, so an edited config.json never reuses a stale graph; needs torch that one
     time). int8: the directory's ``model.int8.onnx`` (built with calibration faces by ``facezoo
     export --quantize int8``; it is never built on the fly). ``config`` is the directory's
-    (read from it when not given).
+    (read from it when not given), ``digest`` its weights' sha256 (computed when not given).
     """
     directory = Path(directory)
-    digest = weights_digest(directory)
+    digest = digest or weights_digest(directory)
     if quantize == "int8":
         path = directory / INT8_NAME
         if not path.exists():
@@ -100,8 +100,9 @@ def onnx_file(directory: str | Path, quantize: str | None = None, config=None) -
 def load_directory(directory: str | os.PathLike, runtime: str = "torch", quantize: str | None = None) -> FaceModel:
     """The model stored in a local Hub-layout directory, on PyTorch or ONNX Runtime."""
     config = read_config(directory)
+    digest = weights_digest(directory)  # once: the ONNX file's stamp is checked against it, and the model keeps it
     if runtime == "onnx":
-        model = build_model(config, OnnxNetwork(onnx_file(directory, quantize, config)))  # checks the head arguments
+        model = build_model(config, OnnxNetwork(onnx_file(directory, quantize, config, digest)))  # checks the head arguments
         width = model.task.width(config.head)
         if width is not None:
             model.network.expect_output_width(width, f"the {config.task} head of {Path(directory) / CONFIG_NAME}")
@@ -109,7 +110,7 @@ def load_directory(directory: str | os.PathLike, runtime: str = "torch", quantiz
         raise FacezooError(f"quantize={quantize!r} needs runtime='onnx' (int8 models run on ONNX Runtime)")
     else:
         model = load_state(build_model(config), read_weights(directory), str(Path(directory) / WEIGHTS_NAME))
-    model.weights_sha256 = weights_digest(directory)
+    model.weights_sha256 = digest
     return model
 
 

@@ -171,3 +171,20 @@ def test_cli_exports_any_model_with_its_onnx_file(tmp_path, capsys):
     assert exported.network.path == tmp_path / "exported" / "model.onnx"
     assert main(["export", str(tmp_path / "model"), str(tmp_path / "other"), "--format", "onnx", "--quantize", "int8"]) == 2
     assert "needs calibration faces" in capsys.readouterr().err
+
+
+def test_add_onnx_puts_a_checked_model_onnx_beside_the_weights(tmp_path):
+    """How the shipped models got theirs: model.onnx in the directory (the weights untouched),
+    used by runtime="onnx", with the same answers as torch."""
+    torch.manual_seed(0)
+    model = facezoo.load("beauty", "test_efficientnet", pretrained=False)
+    model.network.half().float()  # as a shipped model's weights: float16 values
+    model.save_pretrained(tmp_path / "model")
+    weights = (tmp_path / "model" / "model.safetensors").read_bytes()
+    crops, _, _ = model.prepare([FACES[3]])
+    path = onnx_export.add_onnx(tmp_path / "model", np.stack([np.asarray(c.image) for c in crops]))
+    assert path == tmp_path / "model" / "model.onnx" and (tmp_path / "model" / "model.safetensors").read_bytes() == weights
+    on_onnx = facezoo.load(tmp_path / "model", runtime="onnx")
+    assert on_onnx.network.path == path
+    a, b = facezoo.load(tmp_path / "model", runtime="torch").predict(FACES[3]), on_onnx.predict(FACES[3])
+    assert _numbers(b[0].to_dict()) == pytest.approx(_numbers(a[0].to_dict()), abs=TOLERANCE)
