@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Set up a fresh checkout: a virtual environment in .venv with facezoo, every extra ("all": torch
 # for training and exporting, the teachers with dlib-bin for the dlib port's parity test, serve,
-# batch, Ray) and the test tools, the example third-party plugin, plus Debian's Chromium for the browser test when it is missing and this user may install
+# batch, Ray) and the test tools, the example third-party plugin, onnxruntime-web (npm) for the in-browser mode, plus Debian's Chromium for the browser test when it is missing and this user may install
 # it (playwright never downloads a browser here).
 # README's first command and .ci/run both start with it (tests/test_docs.py checks that they do).
 set -euo pipefail
 cd "$(dirname "$0")"
 
+bash web/build.sh  # onnxruntime-web from npm for the in-browser mode (build time only; see docs/browser.md)
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet -e ".[all,test]"
 .venv/bin/python -m pip install --quiet ./docs/example_plugin  # a second step: pip 23 cannot resolve it beside ".[test]"

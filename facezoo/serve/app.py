@@ -46,6 +46,8 @@ from .._analyze import annotate as draw_faces
 from .._images import decode_image
 from ..errors import ImageTooLargeError, InputError, NotAnImageError, UnknownNameError, unknown_name
 from ..results import FaceResult
+from ..web import RUNTIME_FILES, runtime_missing, web_files
+from ..web import STATIC as WEB_STATIC
 from ._gallery import open_gallery
 from ._pool import Busy, InferencePool, ReadWriteLock, Timeout
 from ._requests import Photo, RequestError, read_photos
@@ -62,8 +64,12 @@ UNKNOWN = "unknown"
 #: HTTP status of each kind of library error; any other FacezooError is a 400.
 STATUS = ((ImageTooLargeError, 413), (NotAnImageError, 415), (UnknownNameError, 404), (InputError, 422))
 #: The page loads nothing from elsewhere and runs no inline script.
+#: WebAssembly may compile (onnxruntime-web, for the in-browser mode); cross-origin isolation lets it use two threads.
 PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+    "Content-Security-Policy": "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; img-src 'self' data: blob:; "
+    "media-src 'self' blob: mediastream:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Embedder-Policy": "require-corp",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
@@ -512,6 +518,27 @@ def create_app(tasks: Sequence[str] | None = None, *, models: Sequence[FaceModel
             swagger_css_url="/swagger/swagger-ui.css", swagger_favicon_url="/swagger/favicon-32x32.png",
         )
 
+    web_manifest, web_sources = web_files(list(service.models.values()))
+    web_manifest["runtime_missing"] = runtime_missing()
+    web_sources.update({"facezoo.js": WEB_STATIC / "facezoo.js", **{f"vendor/{name}": WEB_STATIC / "vendor" / name for name in RUNTIME_FILES}})
+
+    @app.get("/web/{path:path}", include_in_schema=False)
+    async def web(path: str) -> Response:
+        """The in-browser mode's files: facezoo.js, onnxruntime-web and the loaded models as ONNX (docs/browser.md)."""
+        if path == "manifest.json":
+            return JSONResponse(web_manifest, headers=PAGE_HEADERS)
+        source = web_sources.get(path)
+        if source is None or not source.is_file():
+            raise RequestError(404, f"/web/{path} is not a file of the in-browser mode; /web/manifest.json lists them", "NotFound")
+        return FileResponse(source, media_type=WEB_TYPES.get(source.suffix, "application/octet-stream"), headers=PAGE_HEADERS)
+
+    @app.middleware("http")
+    async def isolated(request: Request, call_next):
+        response = await call_next(request)
+        if request.url.path.startswith("/static/"):  # the page's own files: cross-origin isolated as the page is
+            response.headers.update(PAGE_HEADERS)
+        return response
+
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/swagger", StaticFiles(directory=_swagger_ui()), name="swagger")
     return app
@@ -527,6 +554,8 @@ def _swagger_ui() -> str:
 
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+#: Content types of the in-browser mode's files (a module must be JavaScript, WebAssembly streams only as application/wasm).
+WEB_TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".onnx": "application/octet-stream", "": "text/plain"}
 
 
 def server_config(app: FastAPI, *, host: str = "127.0.0.1", port: int = 8000, settings: ServeSettings | None = None, log_level: str = "info"):

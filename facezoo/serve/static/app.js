@@ -1,12 +1,28 @@
-// The facezoo page: send each photo to /v1/analyze, show the server's annotated photo (the same
-// drawing as `facezoo predict --annotate`) with numbered face boxes and a table row per face.
+// The facezoo page. Server mode sends each photo to /v1/analyze; "analyse in this browser" runs
+// the same models on this computer with facezoo.js (web/facezoo.js, onnxruntime-web) and uploads
+// nothing. Both show the photo with numbered face boxes and captions laid out so that none hides
+// another, and a table row per face. A page written by `facezoo export-web` is browser-only
+// (<meta name="facezoo-mode" content="browser">).
 "use strict";
 
 const SVG = "http://www.w3.org/2000/svg";
-const state = { token: sessionStorage.getItem("facezoo-token") || "", limits: null };
+const state = {
+  token: sessionStorage.getItem("facezoo-token") || "",
+  limits: null,
+  browserOnly: document.querySelector('meta[name="facezoo-mode"]').content === "browser",
+  manifest: null,
+  analyzers: new Map(),
+};
 
 function element(tag, attributes = {}, text = "") {
   const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
+  if (text) node.textContent = text;
+  return node;
+}
+
+function svg(tag, attributes = {}, text = "") {
+  const node = document.createElementNS(SVG, tag);
   for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
   if (text) node.textContent = text;
   return node;
@@ -38,22 +54,62 @@ function notice(text) {
   box.hidden = !text;
 }
 
+function inBrowser() {
+  return document.getElementById("in-browser").checked;
+}
+
+function showTasks(models) {
+  const fieldset = document.getElementById("tasks");
+  fieldset.querySelectorAll("label").forEach((label) => label.remove());
+  const detector = models.length ? models[0].detector : null;
+  for (const model of models) {
+    const label = element("label", { title: model.model + " (faces found by " + model.detector + ")" });
+    const box = element("input", { type: "checkbox", name: "task", value: model.task });
+    box.checked = model.detector === detector; // one analysis runs one detector
+    label.append(box, " " + model.task);
+    fieldset.append(label);
+  }
+}
+
+// What the in-browser mode can run: the manifest of web/ (the server's models, or an export's).
+async function loadManifest() {
+  const status = document.getElementById("browser-status");
+  const toggle = document.getElementById("in-browser");
+  try {
+    const response = await fetch("web/manifest.json");
+    if (!response.ok) throw new Error(response.status + " " + response.statusText);
+    state.manifest = await response.json();
+  } catch (error) {
+    state.manifest = null;
+    status.textContent = "in-browser mode unavailable: no web/manifest.json (" + error.message + ")";
+  }
+  const m = state.manifest;
+  const usable = m && !m.runtime_missing && m.models.length && typeof facezoo !== "undefined";
+  toggle.disabled = !usable || state.browserOnly;
+  document.getElementById("webcam").disabled = !usable;
+  if (m && m.runtime_missing) status.textContent = "in-browser mode unavailable: " + m.runtime_missing;
+  else if (m && !m.models.length) status.textContent = "no loaded model runs in the browser";
+  else if (m && Object.keys(m.unsupported || {}).length) {
+    status.textContent = "not in the browser: " + Object.entries(m.unsupported).map(([t, why]) => t + " (" + why + ")").join("; ");
+  }
+  if (state.browserOnly) toggle.checked = Boolean(usable);
+}
+
 async function loadModels() {
   const server = document.getElementById("server");
+  if (state.browserOnly) {
+    await loadManifest();
+    const models = state.manifest ? state.manifest.models.map((m) => ({ task: m.task, model: m.id, detector: m.preprocess.detector, trained: m.trained })) : [];
+    showTasks(models);
+    server.textContent = "in this browser: " + models.map((m) => m.model).join(" · ");
+    document.getElementById("footer").textContent = "Photos are analysed in this browser and never leave it.";
+    return;
+  }
   try {
-    const info = await api("/v1/models");
+    const info = await api("v1/models");
     document.getElementById("token-form").hidden = true;
     state.limits = info.limits;
-    const fieldset = document.getElementById("tasks");
-    fieldset.querySelectorAll("label").forEach((label) => label.remove());
-    const detector = info.models.length ? info.models[0].detector : null;
-    for (const model of info.models) {
-      const label = element("label", { title: model.model + " (faces found by " + model.detector + ")" });
-      const box = element("input", { type: "checkbox", name: "task", value: model.task });
-      box.checked = model.detector === detector; // one analysis runs one detector
-      label.append(box, " " + model.task);
-      fieldset.append(label);
-    }
+    showTasks(info.models);
     server.textContent = info.models.map((m) => m.model).join(" · ");
     const untrained = info.models.filter((m) => !m.trained).map((m) => m.model);
     notice(untrained.length ? "Untrained (random weights, meaningless answers): " + untrained.join(", ") : "");
@@ -62,33 +118,72 @@ async function loadModels() {
     if (error.status === 401) document.getElementById("token-form").hidden = false;
     notice(error.message);
   }
+  await loadManifest();
 }
 
 function chosenTasks() {
   return [...document.querySelectorAll("input[name=task]:checked")].map((box) => box.value);
 }
 
+// One facezoo.js analyzer per task list, created on first use (the models load once).
+function browserAnalyzer(tasks) {
+  const available = new Set(state.manifest.models.map((m) => m.task));
+  const runnable = tasks.filter((t) => available.has(t));
+  if (!runnable.length) throw new Error("none of the chosen tasks runs in the browser: " + tasks.join(", "));
+  const key = runnable.join(",");
+  if (!state.analyzers.has(key)) state.analyzers.set(key, facezoo.create({ tasks: runnable, base: new URL("web/", location.href).href }));
+  return state.analyzers.get(key);
+}
+
 function link(card, index, on) {
   card.querySelectorAll(`[data-face="${index}"]`).forEach((node) => node.classList.toggle("active", on));
 }
 
-function render(card, result) {
+// Caption boxes that overlap neither each other nor the picture's edges: each goes above its face
+// if there is room, else below, else the nearest free row; long ones are cut with an ellipsis.
+function layoutLabels(faces, texts, width, height, size) {
+  const placed = [];
+  const charWidth = size * 0.58, lineHeight = size * 1.3;
+  const overlaps = (a) => placed.some((b) => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h);
+  return faces.map((face, index) => {
+    const [x1, y1, , y2] = face.face.box;
+    let text = texts[index];
+    const maxChars = Math.max(4, Math.floor((width - 4) / charWidth));
+    if (text.length > maxChars) text = text.slice(0, maxChars - 1) + "…";
+    const w = text.length * charWidth + 8, h = lineHeight;
+    const x = Math.min(Math.max(0, x1), Math.max(0, width - w));
+    const candidates = [y1 - h - 2, y2 + 2];
+    for (let step = 1; step < 40; step++) candidates.push(y1 - h - 2 - step * h, y2 + 2 + step * h);
+    const y = candidates.map((c) => Math.min(Math.max(0, c), height - h)).find((c) => !overlaps({ x, y: c, w, h })) ?? Math.max(0, y1 - h);
+    const box = { x, y, w, h, text };
+    placed.push(box);
+    return box;
+  });
+}
+
+function render(card, result, pictureURL) {
   const { width, height } = result.image;
   const stage = element("div", { class: "stage" });
-  const picture = element("img", { src: result.annotated, alt: "the photo with each face boxed and labelled" });
-  const overlay = document.createElementNS(SVG, "svg");
-  overlay.setAttribute("viewBox", `0 0 ${width} ${height}`);
-  const size = Math.max(14, Math.round(Math.max(width, height) / 40));
+  const picture = element("img", { src: pictureURL, alt: "the photo with each face boxed, numbered and labelled" });
+  const overlay = svg("svg", { viewBox: `0 0 ${width} ${height}` });
+  const size = Math.max(12, Math.round(Math.max(width, height) / 60));
+  const texts = result.faces.map((_, index) => `${index + 1} ${Object.values(result.captions[index]).join(", ")}`);
+  const labels = layoutLabels(result.faces, texts, width, height, size);
   result.faces.forEach((face, index) => {
     const [x1, y1, x2, y2] = face.face.box;
-    const box = document.createElementNS(SVG, "rect");
-    Object.entries({ x: x1, y: y1, width: x2 - x1, height: y2 - y1, class: "face-box", "data-face": index }).forEach(([k, v]) => box.setAttribute(k, v));
-    const number = document.createElementNS(SVG, "text");
-    Object.entries({ x: x1 + 4, y: y2 - 6, class: "face-number", "font-size": size }).forEach(([k, v]) => number.setAttribute(k, v));
-    number.textContent = index + 1;
+    const box = svg("rect", { x: x1, y: y1, width: x2 - x1, height: y2 - y1, class: "face-box", "data-face": index });
+    const number = svg("text", { x: x1 + 4, y: y2 - 6, class: "face-number", "font-size": size }, String(index + 1));
     box.addEventListener("mouseenter", () => link(card, index, true));
     box.addEventListener("mouseleave", () => link(card, index, false));
     overlay.append(box, number);
+  });
+  labels.forEach((label, index) => {
+    const group = svg("g", { class: "face-label", "data-face": index });
+    group.append(
+      svg("rect", { x: label.x, y: label.y, width: label.w, height: label.h, rx: 3 }),
+      svg("text", { x: label.x + 4, y: label.y + label.h * 0.78, "font-size": size }, label.text),
+    );
+    overlay.append(group);
   });
   stage.append(picture, overlay);
   card.append(stage);
@@ -113,28 +208,42 @@ function render(card, result) {
   });
   card.append(table);
   const details = element("details");
-  details.append(element("summary", {}, "JSON"), element("pre", {}, JSON.stringify(result.faces, null, 1)));
+  details.append(element("summary", {}, "JSON"), element("pre", { class: "json" }, JSON.stringify(result.faces, null, 1)));
   card.append(details);
 }
 
 async function analyze(file) {
-  const card = element("article", { class: "card" });
+  const local = inBrowser();
+  const card = element("article", { class: "card", "data-mode": local ? "browser" : "server" });
   card.append(element("h2", {}, file.name));
-  const status = element("p", { class: "status" }, "analysing…");
+  const status = element("p", { class: "status" }, local ? "analysing in this browser…" : "analysing…");
   card.append(status);
   document.getElementById("results").prepend(card);
   try {
-    if (state.limits && file.size > state.limits.max_upload_bytes) {
-      throw new Error(`${file.name} is ${file.size} bytes, over the server's limit of ${state.limits.max_upload_bytes}`);
-    }
     const tasks = chosenTasks();
     if (!tasks.length) throw new Error("choose at least one task");
-    const form = new FormData();
-    form.append("image", file);
-    const query = new URLSearchParams({ annotate: "true", tasks: tasks.join(",") });
-    const result = await api("/v1/analyze?" + query, { method: "POST", body: form });
+    let result;
+    const started = performance.now();
+    if (local) {
+      const analyzer = await browserAnalyzer(tasks);
+      try {
+        result = await analyzer.analyze(file);
+      } catch (error) {
+        throw new Error(`${file.name}: ${error.message || "not an image this browser can decode"}`);
+      }
+    } else {
+      if (state.limits && file.size > state.limits.max_upload_bytes) {
+        throw new Error(`${file.name} is ${file.size} bytes, over the server's limit of ${state.limits.max_upload_bytes}`);
+      }
+      const form = new FormData();
+      form.append("image", file);
+      const query = new URLSearchParams({ tasks: tasks.join(",") });
+      result = await api("v1/analyze?" + query, { method: "POST", body: form });
+    }
+    const seconds = ((performance.now() - started) / 1000).toFixed(2);
     status.textContent = result.faces.length + (result.faces.length === 1 ? " face" : " faces");
-    render(card, result);
+    status.title = `${seconds} s ${local ? "in this browser" : "on the server, with the upload"}`;
+    render(card, result, URL.createObjectURL(file));
     card.classList.add("done");
   } catch (error) {
     status.remove();
@@ -146,6 +255,61 @@ async function analyze(file) {
 
 async function analyzeAll(files) {
   for (const file of files) await analyze(file); // one at a time: the server's queue is short on purpose
+}
+
+// Webcam: detection on each frame (at most 320 px on the longer side), faces tracked by box
+// overlap so that each keeps its number, the tasks' captions drawn over the video.
+const live = { running: false, stream: null };
+
+async function startWebcam() {
+  const button = document.getElementById("webcam");
+  if (live.running) {
+    live.running = false;
+    return;
+  }
+  const tasks = chosenTasks();
+  const analyzer = await browserAnalyzer(tasks.length ? tasks : state.manifest.models.slice(0, 1).map((m) => m.task));
+  const video = document.getElementById("live-video");
+  live.stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
+  video.srcObject = live.stream;
+  await video.play();
+  document.getElementById("live").hidden = false;
+  button.textContent = "Stop webcam";
+  live.running = true;
+  const canvas = document.getElementById("live-canvas");
+  const context = canvas.getContext("2d");
+  const tracker = new facezoo.Tracker();
+  const times = [];
+  while (live.running) {
+    const frame = await analyzer.analyze(video, { maxSide: 320 });
+    const ids = tracker.update(frame.faces.map((f) => f.face));
+    canvas.width = frame.image.width;
+    canvas.height = frame.image.height;
+    context.drawImage(video, 0, 0, canvas.width, canvas.height);
+    context.lineWidth = 3;
+    context.font = "16px system-ui, sans-serif";
+    frame.faces.forEach((face, index) => {
+      const [x1, y1, x2, y2] = face.face.box;
+      const text = `#${ids[index]} ${Object.values(frame.captions[index]).join(", ")}`;
+      context.strokeStyle = "#00ff66";
+      context.strokeRect(x1, y1, x2 - x1, y2 - y1);
+      const w = context.measureText(text).width + 8;
+      const x = Math.min(Math.max(0, x1), canvas.width - w), y = Math.max(0, y1 - 22);
+      context.fillStyle = "rgba(0, 0, 0, .75)";
+      context.fillRect(x, y, w, 20);
+      context.fillStyle = "#fff";
+      context.fillText(text, x + 4, y + 15);
+    });
+    times.push(performance.now());
+    while (times.length && times[0] < times[times.length - 1] - 2000) times.shift();
+    const fps = times.length > 1 ? ((times.length - 1) * 1000) / (times[times.length - 1] - times[0]) : 0;
+    document.getElementById("fps").textContent = `${fps.toFixed(1)} frames/s, ${frame.faces.length} faces`;
+    document.getElementById("live").dataset.fps = fps.toFixed(2);
+    document.getElementById("live").dataset.frames = String(Number(document.getElementById("live").dataset.frames || 0) + 1);
+    document.getElementById("live").dataset.ids = JSON.stringify(ids);
+  }
+  live.stream.getTracks().forEach((track) => track.stop());
+  button.textContent = "Start webcam";
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -171,5 +335,11 @@ document.addEventListener("DOMContentLoaded", () => {
     sessionStorage.setItem("facezoo-token", state.token);
     loadModels();
   });
+  document.getElementById("webcam").addEventListener("click", () =>
+    startWebcam().catch((error) => {
+      live.running = false;
+      notice("webcam: " + error.message);
+    }),
+  );
   loadModels();
 });
