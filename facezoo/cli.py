@@ -343,7 +343,21 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     return 0
 
 
-CORE_COMMANDS = ("list", "predict", "info", "push", "train", "export", "eval", "serve", "batch", "index")
+def _cmd_export_web(args: argparse.Namespace) -> int:
+    from .web import export_web
+
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
+    target = export_web(args.directory, tasks, quantize=args.quantize, overwrite=args.overwrite)
+    manifest = json.loads((target / "web" / "manifest.json").read_text(encoding="utf-8"))
+    size = sum(f["bytes"] for f in manifest["files"].values()) + sum(p.stat().st_size for p in target.glob("*.html")) + sum(p.stat().st_size for p in (target / "static").iterdir())
+    print(f"in-browser facezoo ({', '.join(m['task'] for m in manifest['models'])}) written to {target}: {size / 1e6:.1f} MB")
+    for task, note in manifest.get("notes", {}).items():
+        print(f"  {task}: {note}")
+    print(f"try it: python -m http.server -d {target} 8000, then open http://127.0.0.1:8000/")
+    return 0
+
+
+CORE_COMMANDS = ("list", "predict", "info", "push", "train", "export", "eval", "serve", "batch", "index", "export-web")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -442,6 +456,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gallery-photos", type=_positive, default=10, help="most embeddings per enrolled person; more is a 409 (default: 10)")
     p.add_argument("--index", metavar="IDX", help="a face index (facezoo index build) for /v1/search")
     p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("export-web", help="write a static site that analyses faces in the browser itself (onnxruntime-web; no server, no upload)")
+    p.add_argument("directory", help="the folder to write (new or empty; --overwrite to replace an export)")
+    p.add_argument("--tasks", help="comma-separated tasks (default: every task whose shipped model runs in the browser)")
+    p.add_argument("--quantize", choices=("int8",), help="take each task's int8 model where one ships (smaller download; the others stay float)")
+    p.add_argument("--overwrite", action="store_true", help="write into a folder that is not empty")
+    p.set_defaults(func=_cmd_export_web)
 
     p = sub.add_parser("batch", help="analyse a folder or manifest of photos into one table (resumable: run the same command again)")
     p.add_argument("tasks", help="comma-separated task names, model ids, hf-hub:org/name or model directories, e.g. age-gender,expression")

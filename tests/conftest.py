@@ -76,3 +76,30 @@ def hub_url(pytestconfig: pytest.Config) -> str:
 def repo_id(hub_url: str) -> str:
     """A fresh repository name on the test Hub (created by the first push)."""
     return f"tester/model-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """playwright's chromium launcher and the system's Chromium binary (playwright never downloads one here)."""
+    import importlib.util
+
+    missing = [m for m in ("fastapi", "uvicorn", "playwright") if importlib.util.find_spec(m) is None]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed: pip install -e '.[serve,test]'")
+    from facezoo.testing.web import find_chromium
+
+    executable = find_chromium()
+    if executable is None:
+        pytest.skip("no chromium found: apt-get install chromium (or set FACEZOO_CHROMIUM to a Chromium binary)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        yield lambda **options: playwright.chromium.launch(executable_path=executable, headless=True, **options)
+
+
+@pytest.fixture(scope="session")
+def browser(chromium):
+    """One headless Chromium for the tests' pages."""
+    browser = chromium()
+    yield browser
+    browser.close()

@@ -10,13 +10,7 @@ saved as a test artifact (to ``$FACEZOO_ARTIFACTS`` when set, else pytest's temp
 from __future__ import annotations
 
 import csv
-import importlib.util
 import os
-import shutil
-import socket
-import threading
-import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -25,16 +19,11 @@ from PIL import Image
 
 import facezoo
 from facezoo._analyze import Analyzer
+from facezoo.testing.web import serving
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTO = "group_sts106_crew.jpg"
 TASKS = ("beauty", "age-gender", "expression")
-CHROMIUM = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-
-
-def find_chromium() -> str | None:
-    """``$FACEZOO_CHROMIUM``, else the first Chromium on the PATH."""
-    return os.environ.get("FACEZOO_CHROMIUM") or next(filter(None, map(shutil.which, CHROMIUM)), None)
 
 
 @pytest.fixture(scope="module")
@@ -46,22 +35,6 @@ def photo() -> Path:
 
 
 @pytest.fixture(scope="module")
-def browser():
-    missing = [m for m in ("fastapi", "uvicorn", "playwright") if importlib.util.find_spec(m) is None]
-    if missing:
-        pytest.skip(f"{', '.join(missing)} not installed: pip install -e '.[serve,test]'")
-    executable = find_chromium()
-    if executable is None:
-        pytest.skip("no chromium found: apt-get install chromium (or set FACEZOO_CHROMIUM to a Chromium binary)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(scope="module")
 def models() -> list:
     """The shipped models when they load, else tiny untrained ones (the page says which)."""
     try:
@@ -69,28 +42,6 @@ def models() -> list:
     except facezoo.FacezooError:
         torch.manual_seed(0)
         return [facezoo.load(task, "test_resnet", pretrained=False) for task in TASKS]
-
-
-@contextmanager
-def running(app):
-    """``app`` served by uvicorn on a free loopback port, in a thread; yields its URL."""
-    import uvicorn
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "the server did not start"
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
 
 
 def artifacts(tmp_path: Path) -> Path:
@@ -112,7 +63,7 @@ def test_page_shows_a_box_and_a_row_per_face(browser, models, photo, tmp_path):
     faces = len(Analyzer(models=models)(photo))
     clear, seen = expected_faces(photo)
     assert clear <= faces <= seen, f"the detector found {faces} faces in {photo.name}; the manifest counts {clear} to {seen}"
-    with running(create_app(models=models)) as url:
+    with serving(create_app(models=models)) as url:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         errors = []
         page.on("pageerror", lambda error: errors.append(str(error)))
@@ -149,7 +100,7 @@ def test_page_shows_a_box_and_a_row_per_face(browser, models, photo, tmp_path):
 def test_page_asks_for_the_token(browser, models, photo):
     from facezoo.serve import ServeSettings, create_app
 
-    with running(create_app(models=models[:1], settings=ServeSettings(token="browser-token"))) as url:
+    with serving(create_app(models=models[:1], settings=ServeSettings(token="browser-token"))) as url:
         page = browser.new_page()
         page.goto(url)
         page.wait_for_selector("#token-form:not([hidden])")

@@ -174,7 +174,7 @@ def export_web(directory: str | Path, tasks: Sequence[str] | None = None, *, qua
             if quantize is None:
                 raise
             models.append(load(task, runtime="onnx"))
-            notes[task] = f"float model: {str(exc).split(':')[0]} has no int8 model"
+            notes[task] = f"no int8 model ships, so the float one is exported ({exc})"
     manifest_data, files = web_files(models)
     if manifest_data["unsupported"] and tasks:
         raise FacezooError("cannot run in the browser: " + "; ".join(f"{t}: {why}" for t, why in manifest_data["unsupported"].items()))

@@ -578,7 +578,8 @@
       return this.models.map((m) => m.task);
     }
 
-    // Faces found in an image: [{box, score, landmarks}], best first, in its pixels.
+    // Faces found in an image: [{box, score, landmarks}], best first, in its pixels. maxSide:
+    // detect on a copy at most this long (faster, misses small faces; boxes are mapped back).
     async detect(input, options = {}) {
       const image = await decodeInput(input);
       return this._detect(image, options.maxSide);
@@ -719,5 +720,9 @@
     }
   }
 
-  root.facezoo = { create, Tracker, version: 1, _internals: { resize, reduce, affine, grayscale, crop, expand, alignFace, estimateSimilarity, decodeInput, iou } };
+  // The RGB pixels of an image, video frame, canvas, Blob or URL, decoded once: every Analyzer
+  // method takes them in place of the input (a video frame analysed by several calls).
+  const pixels = decodeInput;
+
+  root.facezoo = { create, pixels, Tracker, version: 1, _internals: { resize, reduce, affine, grayscale, crop, expand, alignFace, estimateSimilarity, decodeInput, iou } };
 })(typeof globalThis !== "undefined" ? globalThis : window);
