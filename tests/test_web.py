@@ -10,6 +10,7 @@ artifact; ``FACEZOO_DOCS_SCREENSHOT=1`` also writes it to ``docs/images/browser.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 import facezoo
 from facezoo.detection.align import align_face
@@ -123,7 +124,8 @@ def test_in_browser_mode_of_the_serve_page_matches_python(browser, models, group
             for x2, y2, w2, h2 in labels[i + 1 :]:
                 assert not (x < x2 + w2 and x2 < x + w and y < y2 + h2 and y2 < y + h), "two captions overlap"
         shot = tmp_path / "browser.png"
-        page.screenshot(path=str(shot), full_page=True)
+        page.evaluate("() => window.scrollTo(0, 0)")
+        page.screenshot(path=str(shot))  # the window: the switch and the last photo analysed
         if os.environ.get("FACEZOO_DOCS_SCREENSHOT") == "1":
             Image.open(shot).convert("RGB").quantize(256).save(REPO / "docs" / "images" / "browser.png", optimize=True)
         page.close()
@@ -226,6 +228,31 @@ def test_serve_web_files_are_the_loaded_models(models):
     assert client.get("/web/models/expression.onnx").status_code == 404  # not loaded here
 
 
+def test_browser_decodes_photos_as_pillow_does(browser, tmp_path):
+    """Chromium's pixels (facezoo.pixels) equal Pillow's on every photo of the bundle, EXIF orientation applied."""
+    photos = sorted((Path(os.environ.get("FACEZOO_DATA", "")) / "photos").glob("*.jpg"))
+    site = export_web(tmp_path / "site", ["beauty"])
+    for photo in photos:
+        shutil.copyfile(photo, site / photo.name)
+    (site / "pixels.html").write_text('<!doctype html><meta charset="utf-8"><script src="web/facezoo.js"></script>', encoding="utf-8")
+    read = """async (name) => {
+        const p = await facezoo.pixels(name);
+        let text = "";
+        for (let i = 0; i < p.data.length; i += 8192) text += String.fromCharCode.apply(null, p.data.subarray(i, i + 8192));
+        return [p.width, p.height, btoa(text)];
+    }"""
+    with static_site(site) as (url, _):
+        page = browser.new_page()
+        page.goto(url + "pixels.html")
+        for photo in photos:
+            width, height, data = page.evaluate(read, photo.name)
+            expected = np.asarray(ImageOps.exif_transpose(Image.open(photo)).convert("RGB"))
+            assert (height, width) == expected.shape[:2], photo.name
+            got = np.frombuffer(base64.b64decode(data), np.uint8).reshape(expected.shape)
+            assert np.array_equal(got, expected), f"{photo.name}: {int((got != expected).sum())} values differ from Pillow's"
+        page.close()
+
+
 def test_export_web_refuses_a_folder_in_use(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(FacezooError, match="not empty"):
@@ -241,7 +268,7 @@ def test_image_operations_equal_pillows(tmp_path):
     array = np.asarray(photo)
     marks = np.array([[38.3, 51.7], [73.5, 51.5], [56.0, 71.7], [41.5, 92.4], [70.7, 92.2]]) * (photo.width / 112) * 0.6 + photo.width * 0.2
     cases = {
-        "resize": (np.asarray(photo.resize((97, 61), Image.Resampling.BILINEAR)), f"I.resize(img, 97, 61)"),
+        "resize": (np.asarray(photo.resize((97, 61), Image.Resampling.BILINEAR)), "I.resize(img, 97, 61)"),
         "enlarge": (np.asarray(photo.resize((photo.width * 2 + 1, photo.height + 3), Image.Resampling.BILINEAR)), f"I.resize(img, {photo.width * 2 + 1}, {photo.height + 3})"),
         "reduce": (np.asarray(photo.crop((1, 2, photo.width - 1, photo.height)).reduce(3)), f"I.reduce(I.crop(img, 1, 2, {photo.width - 1}, {photo.height}), 3)"),
         "gray": (np.asarray(photo.convert("L").convert("RGB")), "I.grayscale(img)"),

@@ -26,6 +26,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .._analyze import runnable_tasks
+from .._detect import get_detector
+from .._factory import load
+from ..detection.mtcnn import ONNX_PATHS
+from ..detection.yunet import ONNX_PATH
 from ..errors import FacezooError
 
 __all__ = ["BROWSER_TASKS", "RUNTIME_FILES", "STATIC", "VENDOR", "export_web", "manifest", "runtime_missing", "web_files"]
@@ -71,8 +76,6 @@ def _unsupported(model) -> str | None:
 
 
 def _detector_settings() -> dict[str, float]:
-    from .._detect import get_detector
-
     yunet = get_detector("yunet", "onnx")
     return {
         "max_side": yunet.max_side,
@@ -88,9 +91,6 @@ def web_files(models: Sequence[Any]) -> tuple[dict[str, Any], dict[str, Path]]:
 
     Models the browser cannot run are listed under ``unsupported`` with the reason.
     """
-    from ..detection.mtcnn import ONNX_PATHS
-    from ..detection.yunet import ONNX_PATH
-
     files: dict[str, Path] = {"detector/yunet_n.onnx": ONNX_PATH, "detector/mtcnn-onet.onnx": ONNX_PATHS["onet"]}
     entries, unsupported = [], {}
     for model in models:
@@ -154,9 +154,6 @@ def export_web(directory: str | Path, tasks: Sequence[str] | None = None, *, qua
         >>> export_web("site", ["age-gender"])   # doctest: +SKIP
         PosixPath('site')
     """
-    from .._analyze import runnable_tasks
-    from .._factory import load
-
     missing = runtime_missing()
     if missing:
         raise FacezooError(missing)
