@@ -1,5 +1,5 @@
 """The lean install (docs/deployment.md): every shipped model, ``analyze``, ``annotate``,
-``verify``/``identify``, the CLI, ``serve`` and ``batch`` (local and on Ray) run on ONNX Runtime
+``verify``/``identify``, the CLI, ``serve`` (its in-browser files too), ``export-web`` and ``batch`` (local and on Ray) run on ONNX Runtime
 without torch, timm or torchvision, and whatever needs them names the extra to install.
 
 ``.ci/run`` runs this directory in an environment built from docs/deployment.md's lean line, where
@@ -119,6 +119,28 @@ def test_serve_answers_without_torch(lean):
             print(json.dumps({{"status": answer.status_code, "faces": len(answer.json()["faces"]), "page": client.get("/").status_code}}))
     """)
     assert json.loads(out) == {"status": 200, "faces": 2, "page": 200}
+
+
+def test_export_web_and_the_page_files_without_torch(lean, tmp_path):
+    out = lean(f"""
+        import json, sys
+        from fastapi.testclient import TestClient
+        from facezoo.cli import main
+        from facezoo.serve import create_app
+        sys.argv = ["facezoo", "export-web", {str(tmp_path / "site")!r}, "--tasks", "age-gender,expression"]
+        try:
+            main()
+        except SystemExit as done:
+            assert not done.code, done.code
+        with TestClient(create_app(["expression"])) as client:
+            listed = client.get("/web/manifest.json").json()
+            wasm = client.get("/web/vendor/ort-wasm-simd-threaded.wasm")
+            print(json.dumps({{"served": [m["task"] for m in listed["models"]], "wasm": wasm.status_code, "runtime_missing": listed["runtime_missing"]}}))
+    """)
+    assert json.loads(out.splitlines()[-1]) == {"served": ["expression"], "wasm": 200, "runtime_missing": None}
+    exported = json.loads((tmp_path / "site" / "web" / "manifest.json").read_text())
+    assert [m["task"] for m in exported["models"]] == ["age-gender", "expression"]
+    assert all((tmp_path / "site" / "web" / name).stat().st_size == f["bytes"] for name, f in exported["files"].items())
 
 
 @pytest.mark.parametrize("engine", ["local", "ray"])
