@@ -53,6 +53,7 @@ def photos_dir() -> Path:
 
 def stages(models: list, path: Path) -> dict[str, float]:
     """One photo through the stages of ``analyze()``, each timed."""
+    from facezoo._analyze import Analyzer
     from facezoo._images import load_images
 
     times = {}
@@ -63,10 +64,7 @@ def stages(models: list, path: Path) -> dict[str, float]:
     faces = models[0].detect(pictures)
     times["detect"] = time.perf_counter() - start
     start = time.perf_counter()
-    cut = {}
-    for model in models:
-        if model.transform.framing not in cut:
-            cut[model.transform.framing] = model.prepare(pictures, faces=faces)[0]
+    cut = Analyzer(models=models).cut(pictures, faces)
     times["crop (once per framing)"] = time.perf_counter() - start
     for model in models:
         start = time.perf_counter()

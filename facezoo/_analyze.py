@@ -134,14 +134,29 @@ class Analyzer:
         pictures = load_images(items)
         faces = self.models[0].detect(pictures)
         records = [[FaceAnalysis(face=f) for f in found] for found in faces]
-        cut: dict[tuple, list] = {}  # crops per framing: models framing faces alike share them
+        cut = self.cut(pictures, faces)
         for model in self.models:
-            if model.transform.framing not in cut:
-                cut[model.transform.framing] = model.prepare(pictures, faces=faces)[0]
             for image_records, results in zip(records, model.predict_crops(cut[model.transform.framing], len(pictures)), strict=True):
                 for record, result in zip(image_records, results, strict=True):
                     record.results[model.config.task] = result
         return records[0] if single else records
+
+    def cut(self, pictures: list[Image.Image], faces: list[list[Face]]) -> dict[tuple, list]:
+        """The faces' crops for every model, once per framing (``FaceTransform.framing``): models
+        framing faces alike share them, and a gray model takes the colour crops of its geometry, made gray."""
+        cut: dict[tuple, list] = {}
+        for model in self.models:
+            transform = model.transform
+            if transform.framing in cut:
+                continue
+            if transform.preprocess.grayscale:
+                color = transform.in_color()
+                if color.framing not in cut:
+                    cut[color.framing] = color.crops(pictures, faces)
+                cut[transform.framing] = [transform.grayed(crop) for crop in cut[color.framing]]
+            else:
+                cut[transform.framing] = transform.crops(pictures, faces)
+        return cut
 
 
 _analyzers: dict[tuple, Analyzer] = {}

@@ -128,8 +128,7 @@ class FaceModel:
             if detect and self.config.preprocess.detector is None:
                 raise InputError(f"model {self.config.model_id!r} names no detector; call predict(..., detect=False).")
             faces = self.detect(images) if detect else [[None] for _ in images]
-        crops = [self.transform.crop(img, face, i) for i, img in enumerate(images) for face in faces[i]]
-        return crops, len(images), single
+        return self.transform.crops(images, faces), len(images), single
 
     def predict(self, inputs: Any, *, batch_size: int = 32, detect: bool | None = None, faces: list[list[Face]] | None = None) -> list:
         """Results for one image (a list, one per face) or for a list of images (a list of such lists).

@@ -7,6 +7,7 @@ alignment), resizes it, optionally makes it gray, and normalises it.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,9 +88,21 @@ class FaceTransform:
             else:
                 array, matrix = crop_box(image, face.box, output_size=(height, width), margin=self.preprocess.margin)
             crop = Image.fromarray(array)
-        if self.preprocess.grayscale:
-            crop = crop.convert("L").convert("RGB")
-        return FaceCrop(image=crop, crop_to_image=np.asarray(matrix, dtype=np.float64), face=face, source=source)
+        cut = FaceCrop(image=crop, crop_to_image=np.asarray(matrix, dtype=np.float64), face=face, source=source)
+        return self.grayed(cut) if self.preprocess.grayscale else cut
+
+    def crops(self, images: list[Image.Image], faces: list[list[Face | None]]) -> list[FaceCrop]:
+        """:meth:`crop` of every face of every image (``faces``: one list per image), in order."""
+        return [self.crop(image, face, i) for i, image in enumerate(images) for face in faces[i]]
+
+    def in_color(self) -> FaceTransform:
+        """This transform without ``grayscale``: its crops made gray are this one's (a gray model
+        reuses the colour crops of a model that frames faces alike)."""
+        return FaceTransform(dataclasses.replace(self.preprocess, grayscale=False))
+
+    def grayed(self, crop: FaceCrop) -> FaceCrop:
+        """``crop`` made gray (3 identical channels), as this transform's crops are when ``grayscale``."""
+        return dataclasses.replace(crop, image=crop.image.convert("L").convert("RGB"))
 
     def to_array(self, crops: list[FaceCrop] | list[Image.Image]) -> np.ndarray:
         """Stack crops into a normalised float32 ``N×3×H×W`` array."""

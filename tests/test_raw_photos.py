@@ -70,6 +70,22 @@ def test_analyze_detects_once_and_fills_every_task(monkeypatch):
         json.dumps(face.to_dict())
 
 
+def test_analyze_cuts_each_geometry_once_and_a_gray_model_answers_as_alone():
+    """expression (gray) shares the colour crops of age-gender's geometry, made gray: its answers equal its own predict()."""
+    from facezoo._analyze import Analyzer
+
+    expression, age_gender = facezoo.load("expression"), facezoo.load("age-gender")
+    analyzer = Analyzer(models=[expression, age_gender])
+    pictures = [Image.open(PHOTOS / "group.jpg").convert("RGB")]
+    faces = expression.detect(pictures)
+    cut = analyzer.cut(pictures, faces)
+    assert set(cut) == {expression.transform.framing, age_gender.transform.framing}
+    for shared, alone in zip(cut[expression.transform.framing], expression.prepare(pictures, faces=faces)[0], strict=True):
+        assert np.array_equal(np.asarray(shared.image), np.asarray(alone.image)) and np.array_equal(shared.crop_to_image, alone.crop_to_image)
+    together = analyzer(PHOTOS / "group.jpg")
+    assert [f.results["expression"].to_dict() for f in together] == [r.to_dict() for r in expression.predict(PHOTOS / "group.jpg")]
+
+
 def test_annotate_draws_on_a_copy():
     faces = facezoo.analyze(PHOTOS / "group.jpg", tasks=["age-gender"])
     original = Image.open(PHOTOS / "group.jpg").convert("RGB")
