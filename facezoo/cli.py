@@ -250,7 +250,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         receiving=args.receiving,
         timeout=args.timeout,
         max_upload_bytes=round(args.max_upload_mb * 2**20),
-        max_pixels=round(args.max_megapixels * 1e6),
+        max_pixels=round(args.max_megapixels * 1e6), decode_side=args.decode_side or None,
         token=args.token or os.environ.get(TOKEN_VARIABLE) or None,
         cors_origins=tuple(args.cors_origin or ()),
         gallery=args.gallery,
@@ -449,6 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=_number(float, 0, above=True), default=30.0, help="seconds per request before a 504 (default: 30)")
     p.add_argument("--max-upload-mb", type=_number(float, 0, above=True), default=20.0, help="largest request body in MiB; larger is a 413 (default: 20)")
     p.add_argument("--max-megapixels", type=_number(float, 0, above=True), default=40.0, help="largest photo in megapixels; larger is a 413 (default: 40)")
+    p.add_argument("--decode-side", type=_number(int, 0), default=2048, help="JPEGs longer decode smaller (1/2-1/8, still this long; answers in the photo's pixels); 0: whole (default 2048)")
     p.add_argument("--token", help="require 'Authorization: Bearer TOKEN' on /v1 (better: set FACEZOO_SERVE_TOKEN, which ps cannot show)")
     p.add_argument("--cors-origin", action="append", metavar="ORIGIN", help="a web origin allowed to call the API from a browser (repeatable; default: none)")
     p.add_argument("--gallery", metavar="DIR", help="keeps enrolled people across restarts: a directory of face indexes, or a .json file (default: in memory only)")

@@ -40,6 +40,11 @@ def _short(value: Any) -> str:
     return repr(value)
 
 
+#: Field metadata of a result field that holds ``[x, y]`` points in the input image's pixels
+#: (``dataclasses.field(metadata={IMAGE_POINTS: True})``): :func:`in_photo` maps them with the face.
+IMAGE_POINTS = "facezoo.image_points"
+
+
 # A face as the detector found it: box (x1, y1, x2, y2), score and five landmarks (image-left eye,
 # image-right eye, nose tip, image-left and image-right mouth corner), in input-image pixels.
 Face = Detection
@@ -96,3 +101,32 @@ class FaceResult:
         out = {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self) if f.name != "face"}
         out["face"] = self.face.to_dict() if self.face else None
         return out
+
+
+def _points_in_photo(points: Any, sx: float, sy: float) -> list:
+    """Pixel-index points (pixel centres at integers) of an image scaled by ``1/sx``, ``1/sy`` → the photo's."""
+    return [[(x + 0.5) * sx - 0.5, (y + 0.5) * sy - 0.5] for x, y in points]
+
+
+def face_in_photo(face: Face, sx: float, sy: float) -> Face:
+    """A face found in a copy of a photo ``sx`` × ``sy`` times smaller, in the photo's own pixels."""
+    x1, y1, x2, y2 = face.box
+    return dataclasses.replace(face, box=(x1 * sx, y1 * sy, x2 * sx, y2 * sy), landmarks=tuple(map(tuple, _points_in_photo(face.landmarks, sx, sy))))
+
+
+def in_photo(result: FaceResult, sx: float, sy: float) -> FaceResult:
+    """A result computed on a copy of a photo ``sx`` × ``sy`` times smaller (``facezoo serve``
+    decodes large JPEGs smaller), in the photo's own pixels: its face and every field declared
+    with :data:`IMAGE_POINTS` metadata (a task's points, e.g. keypoints).
+
+    Example:
+        >>> from facezoo_beauty import BeautyResult
+        >>> in_photo(BeautyResult(score=3.0, face=Face((10, 10, 20, 20), 0.9, ((12, 14),) * 5)), 2.0, 2.0).face.box
+        (20.0, 20.0, 40.0, 40.0)
+    """
+    if sx == 1 and sy == 1:
+        return result
+    changes = {f.name: _points_in_photo(getattr(result, f.name), sx, sy) for f in dataclasses.fields(result) if f.metadata.get(IMAGE_POINTS) and getattr(result, f.name) is not None}
+    if result.face is not None:
+        changes["face"] = face_in_photo(result.face, sx, sy)
+    return dataclasses.replace(result, **changes)

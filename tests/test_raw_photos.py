@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 import facezoo
+from facezoo._analyze import Analyzer
 from facezoo.cli import main
 from facezoo.testing import PHOTOS
 
@@ -72,8 +73,6 @@ def test_analyze_detects_once_and_fills_every_task(monkeypatch):
 
 def test_analyze_cuts_each_geometry_once_and_a_gray_model_answers_as_alone():
     """expression (gray) shares the colour crops of age-gender's geometry, made gray: its answers equal its own predict()."""
-    from facezoo._analyze import Analyzer
-
     expression, age_gender = facezoo.load("expression"), facezoo.load("age-gender")
     analyzer = Analyzer(models=[expression, age_gender])
     pictures = [Image.open(PHOTOS / "group.jpg").convert("RGB")]

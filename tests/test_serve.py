@@ -22,7 +22,7 @@ from PIL import Image
 
 import facezoo
 from facezoo._analyze import Analyzer, FaceAnalysis
-from facezoo._images import decode_image
+from facezoo._images import decode_image, decode_photo
 from facezoo.cli import main
 from facezoo.serve import ServeSettings, _pool
 from facezoo.testing import PHOTOS as ASSETS
@@ -628,3 +628,33 @@ def test_a_huge_photo_does_not_leave_the_server_larger(client):
     for _ in range(3):
         assert client.post("/v1/analyze", files=huge).status_code == 200
     assert resident_mb() - before < 250, f"the server grew from {before:.0f} to {resident_mb():.0f} MB"
+
+
+def test_a_large_jpeg_is_decoded_smaller_and_answered_in_its_own_pixels(tmp_path):
+    """Past ``decode_side`` the JPEG decoder itself decodes at 1/2–1/8 (a 36-megapixel photo: a
+    quarter of its pixels); boxes, landmarks and keypoints come back in the photo's pixels, where
+    analysing the whole photo puts them."""
+    from fastapi.testclient import TestClient
+
+    from facezoo.serve import create_app
+
+    big = Image.open(GROUP).convert("RGB").resize((7360, 5030))
+    buffer = io.BytesIO()
+    big.save(buffer, "JPEG", quality=90)
+    decoded, size = decode_photo(buffer.getvalue(), max_side=2048)
+    assert decoded.size == (3680, 2515) and size == (7360, 5030)
+    models = [facezoo.load("keypoints")]
+    with TestClient(create_app(models=models)) as client:
+        answer = client.post("/v1/analyze", files={"image": ("big.jpg", buffer.getvalue(), "image/jpeg")}).json()
+        single = client.post("/v1/predict/keypoints", files={"image": ("big.jpg", buffer.getvalue(), "image/jpeg")}).json()
+    assert answer["image"] == {"width": 7360, "height": 5030, "analysed": {"width": 3680, "height": 2515}} == single["image"]
+    whole = facezoo.analyze(big, models=models)
+    assert len(answer["faces"]) == len(whole) == len(single["faces"]) == 2
+    for got, want, alone in zip(answer["faces"], whole, single["faces"], strict=True):
+        x1, y1, x2, y2 = want.face.box
+        side = x2 - x1
+        assert np.abs(np.array(got["face"]["box"]) - want.face.box).max() < 0.05 * side, (got["face"]["box"], want.face.box)
+        assert np.abs(np.array(got["keypoints"]["points"]) - want.results["keypoints"].points).mean() < 0.02 * side
+        assert alone["face"] == got["face"] and alone["points"] == got["keypoints"]["points"]
+    with TestClient(create_app(models=models, settings=ServeSettings(decode_side=None))) as client:
+        assert client.post("/v1/analyze", files={"image": ("big.jpg", buffer.getvalue(), "image/jpeg")}).json()["image"] == {"width": 7360, "height": 5030}

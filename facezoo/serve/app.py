@@ -43,9 +43,9 @@ from PIL import Image
 from .. import __version__
 from .._analyze import Analyzer, FaceAnalysis, runnable_tasks
 from .._analyze import annotate as draw_faces
-from .._images import decode_image
+from .._images import decode_photo
 from ..errors import ImageTooLargeError, InputError, NotAnImageError, UnknownNameError, unknown_name
-from ..results import FaceResult
+from ..results import FaceResult, face_in_photo, in_photo
 from ..web import RUNTIME_FILES, runtime_missing, web_files
 from ..web import STATIC as WEB_STATIC
 from ._gallery import open_gallery
@@ -184,19 +184,29 @@ class Service:
 
     # -- work, on the pool's threads ---------------------------------------------------------------
     def decode(self, photo: Photo) -> Image.Image:
-        return decode_image(photo.data, photo.label, max_pixels=self.settings.max_pixels)
+        """The photo as analysed: a large JPEG smaller (``settings.decode_side``); coordinates do not matter to the caller."""
+        return self.decode_photo(photo)[0]
+
+    def decode_photo(self, photo: Photo) -> tuple[Image.Image, tuple[float, float], dict]:
+        """The photo as analysed, the scale of its own pixels to the analysed ones, and the JSON ``image`` entry."""
+        image, (width, height) = decode_photo(photo.data, photo.label, max_pixels=self.settings.max_pixels, max_side=self.settings.decode_side)
+        entry = {"width": width, "height": height}
+        if image.size != (width, height):
+            entry["analysed"] = {"width": image.width, "height": image.height}
+        return image, (width / image.width, height / image.height), entry
 
     def analyze(self, photos: list[Photo], analyzer: Analyzer, annotated: bool) -> dict:
-        image = self.decode(photos[0])
+        image, (sx, sy), entry = self.decode_photo(photos[0])
         with self.reading(analyzer.models):
-            faces = analyzer(image)
+            drawn = analyzer(image)
+        faces = [FaceAnalysis(face_in_photo(f.face, sx, sy), {t: in_photo(r, sx, sy) for t, r in f.results.items()}) for f in drawn] if (sx, sy) != (1, 1) else drawn
         out = {
             "faces": [face.to_dict() for face in faces],
             "captions": [{task: _caption(task, result) for task, result in face.results.items()} for face in faces],
-            "image": {"width": image.width, "height": image.height},
+            "image": entry,
         }
-        if annotated:
-            out["annotated"] = "data:image/jpeg;base64," + base64.b64encode(_jpeg(draw_faces(image, faces))).decode("ascii")
+        if annotated:  # drawn on the photo as analysed (a large JPEG: smaller)
+            out["annotated"] = "data:image/jpeg;base64," + base64.b64encode(_jpeg(draw_faces(image, drawn))).decode("ascii")
         return out
 
     def annotate(self, photos: list[Photo], analyzer: Analyzer) -> bytes:
@@ -206,13 +216,13 @@ class Service:
         return _jpeg(draw_faces(image, faces))
 
     def predict(self, photos: list[Photo], model: FaceModel, detect: bool | None) -> dict:
-        image = self.decode(photos[0])
+        image, (sx, sy), entry = self.decode_photo(photos[0])
         with self.reading([model]):
-            results = model.predict(image, detect=detect)
+            results = [in_photo(r, sx, sy) for r in model.predict(image, detect=detect)]
         return {
             "faces": [r.to_dict() for r in results],
             "captions": [_caption(model.config.task, r) for r in results],
-            "image": {"width": image.width, "height": image.height},
+            "image": entry,
         }
 
     def verify(self, photos: list[Photo], model: FaceModel) -> dict:
@@ -235,16 +245,16 @@ class Service:
     def search(self, photos: list[Photo], top: int, threshold: float | None) -> dict:
         if self.index is None:
             raise RequestError(404, "this server has no face index; start it with facezoo serve --index IDX (built by facezoo index build)", "NoIndex")
-        image = self.decode(photos[0])
+        image, (sx, sy), entry = self.decode_photo(photos[0])
         model = self.index.model()
         if threshold is None:
             threshold = getattr(model, "threshold", None)
-        results = model.predict(image)
+        results = [in_photo(r, sx, sy) for r in model.predict(image)]
         matches = self.index.search([r.embedding for r in results], top, threshold=threshold) if results else []
         return {
             "model": model.config.model_id, "threshold": threshold, "indexed_faces": len(self.index),
             "faces": [{"face": r.face.to_dict() if r.face else None, "matches": [m.to_dict() for m in found]} for r, found in zip(results, matches, strict=True)],
-            "image": {"width": image.width, "height": image.height},
+            "image": entry,
         }
 
     def people(self, model: FaceModel) -> dict:

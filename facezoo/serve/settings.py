@@ -24,7 +24,10 @@ class ServeSettings:
     uploads never hold an inference slot. A request whose photo reading and
     inference take longer than ``timeout`` seconds is answered 504. A request body over
     ``max_upload_bytes`` is answered 413, and so is a photo of more than ``max_pixels`` pixels
-    (checked from its header, before decoding). With ``token``, every ``/v1`` call needs
+    (checked from its header, before decoding). A JPEG longer than ``decode_side`` pixels is
+    decoded smaller by the JPEG decoder (1/2, 1/4 or 1/8, still at least ``decode_side`` long; the
+    detector looks at 960 px at most), and the answer's coordinates are the photo's own: a
+    36-megapixel upload then takes a ninth of the memory. ``None`` decodes every photo whole. With ``token``, every ``/v1`` call needs
     ``Authorization: Bearer <token>`` (else 401). ``cors_origins`` are the web origins allowed to
     call the API from a browser (none by default). ``gallery`` keeps enrolled people across
     restarts: a directory of face indexes (one per model), or a ``.json`` file (in memory only when ``None``). A model's gallery holds at most
@@ -45,6 +48,7 @@ class ServeSettings:
     timeout: float = 30.0
     max_upload_bytes: int = 20 * 2**20
     max_pixels: int = 40_000_000
+    decode_side: int | None = 2048
     token: str | None = None
     cors_origins: tuple[str, ...] = ()
     gallery: Path | None = None
@@ -65,6 +69,8 @@ class ServeSettings:
         whole("receiving", 1)
         whole("max_upload_bytes", 1024)
         whole("max_pixels", 256)
+        if self.decode_side is not None:
+            whole("decode_side", 256)
         whole("gallery_people", 1)
         whole("gallery_photos", 1)
         whole("max_connections", 1)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from facezoo import DatasetSpec, FaceResult, Preprocess, TaskSpec, TeacherSpec, hookimpl
 from facezoo.registry import shipped_models
+from facezoo.results import IMAGE_POINTS
 
 #: Terms of the teacher this task can learn from (training time only; see teacher.py).
 TEACHER_LICENSE = (
@@ -44,7 +45,7 @@ REGIONS = {"jaw": range(0, 17), "brows": range(17, 27), "nose": range(27, 36), "
 class KeypointsResult(FaceResult):
     """68 ``[x, y]`` points in the input image's pixel coordinates, iBUG 68 order."""
 
-    points: list[list[float]]
+    points: list[list[float]] = field(metadata={IMAGE_POINTS: True})  # mapped with the face when serve analyses a smaller copy
 
     def caption(self) -> str:
         return f"{len(self.points)} points"
