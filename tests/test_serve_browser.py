@@ -110,4 +110,9 @@ def test_page_asks_for_the_token(browser, models, photo):
         page.wait_for_selector("input[name=task]")
         page.set_input_files("#photos", str(photo))
         page.wait_for_selector(".card.done", timeout=60_000)
+        if models[0].config.trained:  # shipped (ONNX) models: the in-browser mode fetches them with the token
+            page.wait_for_selector("#in-browser:not([disabled])")
+            page.check("#in-browser")
+            page.set_input_files("#photos", str(photo))
+            page.locator("#results .card.done[data-mode=browser]").wait_for(timeout=120_000)
         page.close()

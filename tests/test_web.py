@@ -279,7 +279,21 @@ def test_export_web_refuses_a_folder_in_use(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(FacezooError, match="not empty"):
         export_web(tmp_path, ["beauty"])
+    with pytest.raises(FacezooError, match="is a file"):
+        export_web(tmp_path / "notes.txt", ["beauty"])
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_a_token_guards_the_manifest_and_the_models(models):
+    from fastapi.testclient import TestClient
+
+    from facezoo.serve import ServeSettings, create_app
+
+    client = TestClient(create_app(models=models[:1], settings=ServeSettings(token="web-token-1")))
+    for path in ("/web/manifest.json", "/web/models/beauty.onnx"):
+        assert client.get(path).status_code == 401
+        assert client.get(path, headers={"Authorization": "Bearer web-token-1"}).status_code == 200
+    assert client.get("/web/facezoo.js").status_code == 200  # the page's code is public, as /static is
 
 
 def test_image_operations_equal_pillows(tmp_path):

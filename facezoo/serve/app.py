@@ -533,8 +533,11 @@ def create_app(tasks: Sequence[str] | None = None, *, models: Sequence[FaceModel
     web_sources.update({"facezoo.js": WEB_STATIC / "facezoo.js", **{f"vendor/{name}": WEB_STATIC / "vendor" / name for name in RUNTIME_FILES}})
 
     @app.get("/web/{path:path}", include_in_schema=False)
-    async def web(path: str) -> Response:
-        """The in-browser mode's files: facezoo.js, onnxruntime-web and the loaded models as ONNX (docs/browser.md)."""
+    async def web(path: str, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Response:
+        """The in-browser mode's files: facezoo.js, onnxruntime-web and the loaded models as ONNX
+        (docs/browser.md). On a server with a token, the manifest and the models need it, as /v1 does."""
+        if path == "manifest.json" or path.startswith("models/"):
+            check_token(credentials)
         if path == "manifest.json":
             return JSONResponse(web_manifest, headers=PAGE_HEADERS)
         source = web_sources.get(path)

@@ -160,6 +160,8 @@ def export_web(directory: str | Path, tasks: Sequence[str] | None = None, *, qua
     if quantize not in (None, "int8"):
         raise FacezooError(f"quantize must be 'int8' or None, got {quantize!r}")
     target = Path(directory)
+    if target.exists() and not target.is_dir():
+        raise FacezooError(f"{target} is a file: export-web writes a folder; choose a new folder name")
     if target.exists() and any(target.iterdir()) and not overwrite:
         raise FacezooError(f"{target} exists and is not empty: choose a new folder, or pass --overwrite to replace its files")
     chosen = list(tasks) if tasks else [t for t in runnable_tasks()[0] if t in BROWSER_TASKS]

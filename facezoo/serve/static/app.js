@@ -76,7 +76,7 @@ async function loadManifest() {
   const status = document.getElementById("browser-status");
   const toggle = document.getElementById("in-browser");
   try {
-    const response = await fetch("web/manifest.json");
+    const response = await fetch("web/manifest.json", { headers: state.token ? { Authorization: "Bearer " + state.token } : {} });
     if (!response.ok) throw new Error(response.status + " " + response.statusText);
     state.manifest = await response.json();
   } catch (error) {
@@ -131,7 +131,7 @@ function browserAnalyzer(tasks) {
   const runnable = tasks.filter((t) => available.has(t));
   if (!runnable.length) throw new Error("none of the chosen tasks runs in the browser: " + tasks.join(", "));
   const key = runnable.join(",");
-  if (!state.analyzers.has(key)) state.analyzers.set(key, facezoo.create({ tasks: runnable, base: new URL("web/", location.href).href }));
+  if (!state.analyzers.has(key)) state.analyzers.set(key, facezoo.create({ tasks: runnable, base: new URL("web/", location.href).href, token: state.token }));
   return state.analyzers.get(key);
 }
 

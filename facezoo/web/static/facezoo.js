@@ -656,11 +656,14 @@
   // Load the manifest, onnxruntime-web and the chosen models.
   //   base: where manifest.json, the models and vendor/ lie (default: beside this script)
   //   tasks: which of the manifest's tasks to run (default: all of them)
+  //   token: the facezoo serve token, when the server has one (sent with the manifest and model requests)
   //   threads: WASM threads (default: 2 when the page is cross-origin isolated, else 1)
   //   executionProviders: e.g. ["webgpu", "wasm"] (default ["wasm"])
   async function create(options = {}) {
     const base = new URL(options.base || here || "./", typeof location !== "undefined" ? location.href : undefined).href;
-    const manifestResponse = await fetch(new URL("manifest.json", base));
+    const headers = options.token ? { Authorization: "Bearer " + options.token } : {};
+    const manifestResponse = await fetch(new URL("manifest.json", base), { headers });
+    if (manifestResponse.status === 401) throw Object.assign(new Error("this server needs its token: facezoo.create({token})"), { status: 401 });
     if (!manifestResponse.ok) throw new Error(`no facezoo manifest at ${new URL("manifest.json", base)} (${manifestResponse.status}): serve a folder written by facezoo export-web, or facezoo serve's /web/`);
     const manifest = await manifestResponse.json();
     if (manifest.format !== 1) throw new Error(`this facezoo.js reads manifest format 1, not ${manifest.format}: export the models again with this facezoo`);
@@ -677,7 +680,11 @@
     const isolated = typeof crossOriginIsolated !== "undefined" && crossOriginIsolated;
     ort.env.wasm.numThreads = options.threads || (isolated ? Math.min(2, navigator.hardwareConcurrency || 1) : 1);
     const sessionOptions = { executionProviders: options.executionProviders || ["wasm"], graphOptimizationLevel: "all" };
-    const open = (path) => ort.InferenceSession.create(new URL(path, base).href, sessionOptions);
+    const open = async (path) => {
+      const response = await fetch(new URL(path, base), { headers });
+      if (!response.ok) throw new Error(`${new URL(path, base)}: ${response.status} ${response.statusText}`);
+      return ort.InferenceSession.create(new Uint8Array(await response.arrayBuffer()), sessionOptions);
+    };
     const d = manifest.detector;
     const [yunet, onet, ...taskSessions] = await Promise.all([open(d.model), d.landmarks ? open(d.landmarks) : null, ...models.map((m) => open(m.model))]);
     const sessions = Object.fromEntries(models.map((m, i) => [m.task, taskSessions[i]]));
