@@ -7,6 +7,7 @@ models framed with it and for users who want it.
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import threading
 
@@ -41,9 +42,18 @@ _detectors: dict[tuple[str, str], object] = {}
 _lock = threading.Lock()
 
 
-def get_detector(name: str, runtime: str = "torch"):
+def detection_runtime() -> str:
+    """Where detectors run by default: ``"onnx"`` when ONNX Runtime is installed (a core
+    dependency: the same detections as on torch, to 4e-6, and YuNet about 5× faster on a CPU),
+    else ``"torch"``. A model on torch (training, ``pretrained=False``) detects on it too."""
+    return "onnx" if importlib.util.find_spec("onnxruntime") is not None else "torch"
+
+
+def get_detector(name: str, runtime: str | None = None):
     """The detector registered as ``name``, built once per process and runtime (also when threads
-    race for it). A detector whose ``build`` takes a ``runtime`` argument is built for that runtime."""
+    race for it). A detector whose ``build`` takes a ``runtime`` argument is built for that runtime
+    (default :func:`detection_runtime`)."""
+    runtime = runtime or detection_runtime()
     with _lock:
         key = (name, runtime)
         if key not in _detectors:
@@ -56,7 +66,7 @@ def get_detector(name: str, runtime: str = "torch"):
         return _detectors[key]
 
 
-def detect_faces(name: str, images: list, min_score: float = 0.0, padding: float = 0.0, runtime: str = "torch") -> list[list[Face]]:
+def detect_faces(name: str, images: list, min_score: float = 0.0, padding: float = 0.0, runtime: str | None = None) -> list[list[Face]]:
     """Faces with a detector score of at least ``min_score`` in each RGB PIL image, best first.
 
     An image in which no such face is found is searched once more with a black border of

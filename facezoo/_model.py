@@ -108,9 +108,10 @@ class FaceModel:
         return np.concatenate(outputs) if outputs else np.zeros((0,), np.float32)
 
     def detect(self, images: list) -> list[list[Face]]:
-        """Faces found by the model's detector in each RGB PIL image."""
+        """Faces found by the model's detector in each RGB PIL image (on ONNX Runtime whatever the
+        model runs on, when it is installed: ``facezoo._detect.detection_runtime``)."""
         pre = self.config.preprocess
-        return detect_faces(pre.detector, images, min_score=pre.min_face_score, padding=pre.detect_padding, runtime=self.runtime)
+        return detect_faces(pre.detector, images, min_score=pre.min_face_score, padding=pre.detect_padding)
 
     def prepare(self, inputs: Any, *, detect: bool | None = None, faces: list[list[Face]] | None = None) -> tuple[list[FaceCrop], int, bool]:
         """Load ``inputs`` and cut out their faces: (crops, number of images, single-image flag).
