@@ -315,7 +315,8 @@ def test_the_example_plugins_detector_keeps_the_largest_face():
     everyone = detect_faces("mtcnn", [load_image(group)])[0]
     assert len(everyone) == 2
     [result] = model.predict(group)
-    assert result.face == max(everyone, key=lambda f: f.width * f.height)
+    largest = max(everyone, key=lambda f: f.width * f.height)  # on ONNX Runtime; the plugin's MTCNN runs on torch: equal to 1e-3 px
+    assert np.allclose(result.face.box, largest.box, atol=1e-3) and np.allclose(result.face.landmarks, largest.landmarks, atol=1e-3)
 
 
 def test_facezoo_register_commands_adds_a_subcommand(capsys):

@@ -98,6 +98,15 @@ def test_runtime_is_built():
     assert runtime_missing() is None, runtime_missing()
 
 
+def test_an_install_without_the_runtime_says_how_to_build_it(monkeypatch, tmp_path):
+    import facezoo.web
+
+    monkeypatch.setattr(facezoo.web, "VENDOR", tmp_path)
+    assert "bash web/build.sh" in runtime_missing()
+    with pytest.raises(FacezooError, match="web/build.sh"):
+        export_web(tmp_path / "site", ["beauty"])
+
+
 def test_in_browser_mode_of_the_serve_page_matches_python(browser, models, group_photos, python_faces, tmp_path):
     from facezoo.serve import create_app
 

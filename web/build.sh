@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build step of facezoo's in-browser mode: onnxruntime-web from npm (the version web/package-lock.json
-# pins), its two WASM-backend files and its licence copied into facezoo/web/static/vendor/, which
+# pins), its three WASM-backend files and its licence copied into facezoo/web/static/vendor/, which
 # the package ships (pyproject.toml's package-data) and `facezoo export-web` copies. Nothing is
 # fetched at run time. setup.sh runs this; run it again after changing web/package.json.
 set -euo pipefail

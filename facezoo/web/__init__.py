@@ -7,7 +7,7 @@ as ``predict`` does is in a manifest (:func:`manifest`). Both layouts are the sa
 
     web/facezoo.js  web/manifest.json  web/models/<task>.onnx  web/detector/*.onnx  web/vendor/ort*
 
-onnxruntime-web comes from npm at build time (``bash web/build.sh`` copies its two files into
+onnxruntime-web comes from npm at build time (``bash web/build.sh`` copies its three WASM-backend files into
 ``facezoo/web/static/vendor``); facezoo never fetches anything at run time.
 
 Example:
