@@ -291,6 +291,11 @@ def test_export_web_refuses_a_folder_in_use(tmp_path):
     with pytest.raises(FacezooError, match="is a file"):
         export_web(tmp_path / "notes.txt", ["beauty"])
     assert (tmp_path / "notes.txt").read_text() == "mine"
+    with pytest.raises(FacezooError, match="cannot write the site to /proc/facezoo-site"):
+        export_web("/proc/facezoo-site", ["beauty"])
+    site = export_web(tmp_path / "site", ["beauty", "age-gender"])
+    export_web(site, ["beauty"], overwrite=True)  # a new export over an old one keeps only its own models
+    assert sorted(p.name for p in (site / "web" / "models").iterdir()) == ["beauty.onnx"]
 
 
 def test_a_token_guards_the_manifest_and_the_models(models):

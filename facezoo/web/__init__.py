@@ -179,17 +179,26 @@ def export_web(directory: str | Path, tasks: Sequence[str] | None = None, *, qua
         raise FacezooError("cannot run in the browser: " + "; ".join(f"{t}: {why}" for t, why in manifest_data["unsupported"].items()))
     if notes:
         manifest_data["notes"] = notes
+    try:
+        _write_site(target, files, manifest_data)
+    except OSError as exc:
+        raise FacezooError(f"cannot write the site to {target} ({exc.strerror or exc}): choose a folder you can write") from None
+    return target
+
+
+def _write_site(target: Path, files: dict[str, Path], manifest_data: dict[str, Any]) -> None:
     page = STATIC.parent.parent / "serve" / "static"
+    web = target / "web"
+    if (web / "manifest.json").is_file() and (web / "models").is_dir():  # an earlier export (--overwrite): its models go
+        shutil.rmtree(web / "models")
     (target / "static").mkdir(parents=True, exist_ok=True)
     html = (page / "index.html").read_text(encoding="utf-8").replace('<meta name="facezoo-mode" content="server">', '<meta name="facezoo-mode" content="browser">')
     (target / "index.html").write_text(html, encoding="utf-8")
     for name in PAGE_FILES[1:]:
         shutil.copyfile(page / name, target / "static" / name)
-    web = target / "web"
-    files.update({"facezoo.js": STATIC / "facezoo.js", **{f"vendor/{name}": VENDOR / name for name in RUNTIME_FILES}})
+    files = {**files, "facezoo.js": STATIC / "facezoo.js", **{f"vendor/{name}": VENDOR / name for name in RUNTIME_FILES}}
     for name, source in files.items():
         (web / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, web / name)
     manifest_data["files"] = {name: {"bytes": (web / name).stat().st_size, "sha256": _sha256(web / name)} for name in sorted(files)}
     (web / "manifest.json").write_text(json.dumps(manifest_data, indent=1) + "\n", encoding="utf-8")
-    return target
