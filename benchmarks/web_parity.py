@@ -21,6 +21,7 @@ from pathlib import Path
 from PIL import Image
 
 import facezoo
+from facezoo.detection.boxes import box_iou
 from facezoo.testing.web import find_chromium, static_site
 from facezoo.web import export_web
 
@@ -40,11 +41,6 @@ for (const name of q.get("photos").split(",")) {
 }
 window.done = out;
 </script>"""
-
-
-def _iou(a, b) -> float:
-    iw, ih = max(min(a[2], b[2]) - max(a[0], b[0]), 0), max(min(a[3], b[3]) - max(a[1], b[1]), 0)
-    return iw * ih / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - iw * ih)
 
 
 def main() -> None:
@@ -89,8 +85,8 @@ def main() -> None:
             got, want = run[photo.name]["result"]["faces"], python[photo.name]
             assert len(got) == len(want), (photo.name, len(got), len(want))
             for w in want:
-                g = max(got, key=lambda f: _iou(f["face"]["box"], w["face"]["box"]))
-                worst["iou"] = min(worst["iou"], _iou(g["face"]["box"], w["face"]["box"]))
+                g = max(got, key=lambda f: box_iou(f["face"]["box"], w["face"]["box"]))
+                worst["iou"] = min(worst["iou"], box_iou(g["face"]["box"], w["face"]["box"]))
                 if "age-gender" in w:
                     worst["age"] = max(worst["age"], abs(g["age-gender"]["age"] - w["age-gender"]["age"]))
                     labels += 1

@@ -7,6 +7,7 @@ models framed with it and for users who want it.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import inspect
 import threading
@@ -42,6 +43,7 @@ _detectors: dict[tuple[str, str], object] = {}
 _lock = threading.Lock()
 
 
+@functools.cache
 def detection_runtime() -> str:
     """Where detectors run by default: ``"onnx"`` when ONNX Runtime is installed (a core
     dependency: the same detections as on torch, to 4e-6, and YuNet about 5× faster on a CPU),

@@ -19,11 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from .errors import ImageTooLargeError, InputError, NotAnImageError
-
-ORIENTATION = 0x0112  # the EXIF tag that ImageOps.exif_transpose applies
 
 MIN_SIDE = 16
 
@@ -80,7 +78,7 @@ def _open(file: Any, name: str, max_pixels: int | None = None, max_side: int | N
                 )
             _warn_if_animated(img, name)
             if max_side is not None and img.format == "JPEG" and max(img.size) > max_side:
-                rotated = img.getexif().get(ORIENTATION, 1) in (5, 6, 7, 8)
+                rotated = img.getexif().get(ExifTags.Base.Orientation, 1) in (5, 6, 7, 8)
                 photo_size = img.size[::-1] if rotated else img.size
                 ratio = max_side / max(img.size)
                 img.draft(img.mode, (math.ceil(img.width * ratio), math.ceil(img.height * ratio)))

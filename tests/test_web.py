@@ -24,6 +24,7 @@ from PIL import Image, ImageOps
 
 import facezoo
 from facezoo.detection.align import align_face
+from facezoo.detection.boxes import box_iou
 from facezoo.errors import FacezooError
 from facezoo.testing.web import serving, static_site, write_y4m
 from facezoo.web import BROWSER_TASKS, export_web, manifest, runtime_missing
@@ -52,18 +53,11 @@ def python_faces(models, group_photos) -> dict[str, list[dict]]:
     return {photo.name: [face.to_dict() for face in facezoo.analyze(photo, models=models)] for photo in group_photos}
 
 
-def _iou(a, b) -> float:
-    iw = max(min(a[2], b[2]) - max(a[0], b[0]), 0)
-    ih = max(min(a[3], b[3]) - max(a[1], b[1]), 0)
-    inter = iw * ih
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
-
-
 def assert_same_faces(browser_faces: list[dict], python_faces: list[dict], where: str) -> None:
     assert len(browser_faces) == len(python_faces), f"{where}: the browser found {len(browser_faces)} faces, Python {len(python_faces)}"
     for n, want in enumerate(python_faces, 1):
-        got = max(browser_faces, key=lambda f: _iou(f["face"]["box"], want["face"]["box"]))
-        overlap = _iou(got["face"]["box"], want["face"]["box"])
+        got = max(browser_faces, key=lambda f: box_iou(f["face"]["box"], want["face"]["box"]))
+        overlap = box_iou(got["face"]["box"], want["face"]["box"])
         assert overlap >= 0.9, f"{where} face {n}: box IoU {overlap:.3f}"
         if "age-gender" in want:
             assert abs(got["age-gender"]["age"] - want["age-gender"]["age"]) <= 1.0, f"{where} face {n}: age {got['age-gender']} vs {want['age-gender']}"
@@ -72,7 +66,7 @@ def assert_same_faces(browser_faces: list[dict], python_faces: list[dict], where
             assert got["expression"]["label"] == want["expression"]["label"], f"{where} face {n}: {got['expression']} vs {want['expression']}"
         if "beauty" in want:
             assert abs(got["beauty"]["score"] - want["beauty"]["score"]) <= 0.05, f"{where} face {n}: beauty {got['beauty']['score']} vs {want['beauty']['score']}"
-        assert got["age-gender"]["model"] == want["age-gender"]["model"] if "age-gender" in want else True
+        assert all(got[task]["model"] == want[task]["model"] for task in want if task != "face")
 
 
 def analyse_on_page(page, photos: list[Path]) -> dict[str, list[dict]]:
@@ -158,6 +152,20 @@ def test_js_api_on_a_page_that_is_not_facezoos(browser, group_photos, python_fac
         page.close()
 
 
+def test_the_js_api_refuses_tasks_that_find_faces_differently(browser, tmp_path):
+    site = export_web(tmp_path / "site", ["beauty", "age-gender"])
+    listed = json.loads((site / "web" / "manifest.json").read_text())
+    listed["models"][1]["preprocess"]["min_face_score"] = 0.9
+    (site / "web" / "manifest.json").write_text(json.dumps(listed))
+    shutil.copyfile(ASSETS / "embed.html", site / "embed.html")
+    with static_site(site) as (url, _):
+        page = browser.new_page()
+        page.goto(f"{url}embed.html?photo=none.jpg&tasks=beauty,age-gender")
+        page.wait_for_function("() => window.result !== undefined", timeout=60_000)
+        assert "find faces differently" in page.evaluate("() => window.result.error")
+        page.close()
+
+
 def test_export_web_from_a_plain_static_server(browser, group_photos, python_faces, tmp_path):
     from facezoo.cli import main
 
@@ -196,7 +204,7 @@ def test_an_int8_export_runs_in_the_browser(browser, group_photos, tmp_path):
     assert "error" not in got, got
     assert len(got["faces"]) == len(want)
     for g, w in zip(got["faces"], want, strict=True):
-        assert _iou(g["face"]["box"], w["face"]["box"]) >= 0.9
+        assert box_iou(g["face"]["box"], w["face"]["box"]) >= 0.9
         assert abs(g["age-gender"]["age"] - w["age-gender"]["age"]) <= 2.0 and g["age-gender"]["gender"] == w["age-gender"]["gender"]
 
 
@@ -233,9 +241,11 @@ def test_webcam_mode_tracks_faces_on_a_fake_camera(chromium, group_photos, tmp_p
 
 def test_manifest_names_what_the_browser_cannot_run():
     untrained = facezoo.load("beauty", "test_resnet", pretrained=False)
-    data = manifest([facezoo.load("age-gender"), untrained])
+    boxed = facezoo.load("expression").with_preprocess(crop="box")
+    data = manifest([facezoo.load("age-gender"), untrained, boxed])
     assert [m["task"] for m in data["models"]] == ["age-gender"]
     assert "runs on torch" in data["unsupported"]["beauty"]
+    assert "crop 'box' is not one facezoo.js cuts" in data["unsupported"]["expression"]
     entry = data["models"][0]
     assert entry["preprocess"]["detector"] == "yunet" and entry["labels"] == ["male", "female"] and entry["model"] == "models/age-gender.onnx"
     assert set(BROWSER_TASKS) == {"beauty", "age-gender", "expression", "keypoints", "identity"}

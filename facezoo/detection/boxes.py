@@ -6,7 +6,7 @@ import numpy as np
 
 from facezoo.errors import InputError
 
-__all__ = ["as_rgb", "nms"]
+__all__ = ["as_rgb", "box_iou", "nms"]
 
 
 def as_rgb(image: np.ndarray) -> np.ndarray:
@@ -20,6 +20,20 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
     if image.shape[2] == 1:
         return np.repeat(image, 3, axis=2)
     return image[:, :, :3]
+
+
+def box_iou(a, b) -> float:
+    """Intersection over union of two ``(x1, y1, x2, y2)`` boxes (0 when they do not overlap or are empty).
+
+    Example:
+        >>> box_iou((0, 0, 10, 10), (5, 0, 15, 10))
+        0.3333333333333333
+    """
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
 
 
 def nms(

@@ -46,8 +46,7 @@ from .._analyze import annotate as draw_faces
 from .._images import decode_photo
 from ..errors import ImageTooLargeError, InputError, NotAnImageError, UnknownNameError, unknown_name
 from ..results import FaceResult, face_in_photo, in_photo
-from ..web import RUNTIME_FILES, runtime_missing, web_files
-from ..web import STATIC as WEB_STATIC
+from ..web import runtime_missing, web_files
 from ._gallery import open_gallery
 from ._pool import Busy, InferencePool, ReadWriteLock, Timeout
 from ._requests import Photo, RequestError, read_photos
@@ -530,7 +529,6 @@ def create_app(tasks: Sequence[str] | None = None, *, models: Sequence[FaceModel
 
     web_manifest, web_sources = web_files(list(service.models.values()))
     web_manifest["runtime_missing"] = runtime_missing()
-    web_sources.update({"facezoo.js": WEB_STATIC / "facezoo.js", **{f"vendor/{name}": WEB_STATIC / "vendor" / name for name in RUNTIME_FILES}})
 
     @app.get("/web/{path:path}", include_in_schema=False)
     async def web(path: str, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Response:

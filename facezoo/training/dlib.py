@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..detection.boxes import box_iou
 from ..errors import FacezooError, MissingExtraError
 from ..results import Face
 
@@ -62,14 +63,6 @@ def hog_detector():
     return dlib().get_frontal_face_detector()
 
 
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def mapped_rectangle(face: Face):
     """A dlib rectangle in HOG's convention for a facezoo face box."""
     x1, y1, x2, y2 = face.box
@@ -85,7 +78,7 @@ def face_rectangle(image: np.ndarray, face: Face, upsample: int = 1):
     best, best_iou = None, 0.3
     target = tuple(mapped_rectangle_box(face))
     for rect in found:
-        iou = _iou((rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1), target)
+        iou = box_iou((rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1), target)
         if iou > best_iou:
             best, best_iou = rect, iou
     return best if best is not None else mapped_rectangle(face)

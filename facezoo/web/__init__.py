@@ -41,8 +41,8 @@ VENDOR = STATIC / "vendor"
 RUNTIME_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm", "LICENSE")
 #: Tasks facezoo.js decodes as their plugins' ``postprocess`` does (its DECODERS).
 BROWSER_TASKS = ("beauty", "age-gender", "expression", "keypoints", "identity")
-#: Framings facezoo.js cuts: five-point alignment (every shipped model) and detection boxes.
-BROWSER_CROPS = ("align", "box")
+#: Framings facezoo.js cuts: five-point alignment (every shipped model).
+BROWSER_CROPS = ("align",)
 PAGE_FILES = ("index.html", "app.js", "style.css")
 
 
@@ -87,11 +87,17 @@ def _detector_settings() -> dict[str, float]:
 
 
 def web_files(models: Sequence[Any]) -> tuple[dict[str, Any], dict[str, Path]]:
-    """The manifest of ``models`` and the files it names: ``{path in the web folder: source file}``.
+    """The manifest of ``models`` and every file of the web folder but it: ``{path in the folder:
+    source file}`` (facezoo.js, onnxruntime-web, the detector, the models).
 
     Models the browser cannot run are listed under ``unsupported`` with the reason.
     """
-    files: dict[str, Path] = {"detector/yunet_n.onnx": ONNX_PATH, "detector/mtcnn-onet.onnx": ONNX_PATHS["onet"]}
+    files: dict[str, Path] = {
+        "facezoo.js": STATIC / "facezoo.js",
+        **{f"vendor/{name}": VENDOR / name for name in RUNTIME_FILES},
+        "detector/yunet_n.onnx": ONNX_PATH,
+        "detector/mtcnn-onet.onnx": ONNX_PATHS["onet"],
+    }
     entries, unsupported = [], {}
     for model in models:
         task = model.config.task
@@ -196,7 +202,6 @@ def _write_site(target: Path, files: dict[str, Path], manifest_data: dict[str, A
     (target / "index.html").write_text(html, encoding="utf-8")
     for name in PAGE_FILES[1:]:
         shutil.copyfile(page / name, target / "static" / name)
-    files = {**files, "facezoo.js": STATIC / "facezoo.js", **{f"vendor/{name}": VENDOR / name for name in RUNTIME_FILES}}
     for name, source in files.items():
         (web / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, web / name)

@@ -565,13 +565,12 @@
   }
 
   class Analyzer {
-    constructor(ort, manifest, detector, models, sessions, options) {
+    constructor(ort, manifest, detector, models, sessions) {
       this.ort = ort;
       this.manifest = manifest;
       this.detector = detector;
       this.models = models;
       this.sessions = sessions;
-      this.options = options;
     }
 
     get tasks() {
@@ -675,6 +674,11 @@
       throw new Error(`not available in the browser: ${why}; available: ${available.join(", ") || "none"}`);
     }
     const models = tasks.map((t) => manifest.models.find((m) => m.task === t));
+    // One detection for all tasks, as facezoo.analyze: they must find faces alike.
+    const detection = (m) => JSON.stringify([m.preprocess.detector, m.preprocess.min_face_score, m.preprocess.detect_padding]);
+    if (new Set(models.map(detection)).size > 1) {
+      throw new Error(`these tasks find faces differently (${models.map((m) => `${m.task}: ${detection(m)}`).join("; ")}); create one analyzer per detection`);
+    }
     const ort = options.ort || (await import(new URL(manifest.runtime.module, base).href));
     ort.env.wasm.wasmPaths = new URL(manifest.runtime.wasm_dir, base).href;
     const isolated = typeof crossOriginIsolated !== "undefined" && crossOriginIsolated;
@@ -688,7 +692,7 @@
     const d = manifest.detector;
     const [yunet, onet, ...taskSessions] = await Promise.all([open(d.model), d.landmarks ? open(d.landmarks) : null, ...models.map((m) => open(m.model))]);
     const sessions = Object.fromEntries(models.map((m, i) => [m.task, taskSessions[i]]));
-    return new Analyzer(ort, manifest, new Detector(ort, { yunet, onet }, d.settings), models, sessions, options);
+    return new Analyzer(ort, manifest, new Detector(ort, { yunet, onet }, d.settings), models, sessions);
   }
 
   // Frame-to-frame face tracks: each face keeps its id while a face in the next frame overlaps it
@@ -731,5 +735,5 @@
   // method takes them in place of the input (a video frame analysed by several calls).
   const pixels = decodeInput;
 
-  root.facezoo = { create, pixels, Tracker, version: 1, _internals: { resize, reduce, affine, grayscale, crop, expand, alignFace, estimateSimilarity, decodeInput, iou } };
+  root.facezoo = { create, pixels, Tracker, version: 1, _internals: { resize, reduce, grayscale, crop, alignFace } }; // _internals: for tests/test_web.py's comparison with Pillow
 })(typeof globalThis !== "undefined" ? globalThis : window);
