@@ -142,7 +142,7 @@ def test_training_with_frozen_stages_resumes_to_the_same_weights(tmp_path, monke
 
 
 def _scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
-    """The scalars of TensorBoard event files (TFRecord framing: length, its CRC, an Event, its CRC)."""
+    """The scalars of TensorBoard event files (TFRecord framing: length, its CRC, an Event, its CRC), by step."""
     from tensorboardX.proto import event_pb2
 
     found: dict[str, list[tuple[int, float]]] = {}
@@ -155,7 +155,7 @@ def _scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
             at += 12 + length + 4
             for value in event.summary.value:
                 found.setdefault(value.tag, []).append((event.step, value.simple_value))
-    return found
+    return {tag: sorted(points) for tag, points in found.items()}  # by step, as TensorBoard draws them (one file per run)
 
 
 def test_tensorboard_gets_the_curves_of_every_epoch_and_a_resumed_run_continues_them(tmp_path, monkeypatch):
@@ -168,6 +168,22 @@ def test_tensorboard_gets_the_curves_of_every_epoch_and_a_resumed_run_continues_
     assert [step for step, _ in scalars["loss/train"]] == list(range(1, len(history) + 1))
     assert [value for _, value in scalars["loss/train"]] == pytest.approx([row["train_loss"] for row in history])
     assert [value for _, value in scalars["val/pc"]] == pytest.approx([row["val_pc"] for row in history])
+
+
+def test_tensorboard_curves_of_two_runs_in_one_second_are_both_kept(tmp_path, monkeypatch):
+    """tensorboardX names event files by the second and the host: without a suffix of its own, a
+    run resumed within the same second overwrote the curves of the one before."""
+    pytest.importorskip("tensorboardX", reason="TensorBoard curves need the tensorboard extra: pip install 'facezoo[tensorboard]'")
+    from tensorboardX import event_file_writer
+
+    from facezoo.training.card import TensorBoardCurves
+
+    monkeypatch.setattr(event_file_writer.time, "time", lambda: 1_800_000_000.0)
+    for step, loss in ((1, 1.0), (2, 0.5)):
+        curves = TensorBoardCurves(tmp_path)
+        curves.write(step, {"train_loss": loss})
+        curves.close()
+    assert _scalars(tmp_path)["loss/train"] == [(1, 1.0), (2, 0.5)]
 
 
 def test_tensorboard_without_its_extra_fails_before_training(tmp_path, monkeypatch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -152,7 +153,9 @@ class TensorBoardCurves:
             from tensorboardX import SummaryWriter
         except ImportError:
             raise MissingExtraError("tensorboardX", "tensorboard", "training curves for TensorBoard (--tensorboard)") from None
-        self.writer = SummaryWriter(str(directory))
+        # tensorboardX names event files by the second and the host only: a run resumed within the
+        # same second would overwrite the curves of the one before. A suffix of its own keeps both.
+        self.writer = SummaryWriter(str(directory), filename_suffix=f".{uuid.uuid4().hex[:12]}")
 
     def write(self, step: int, row: dict[str, Any]) -> None:
         for key, value in row.items():
