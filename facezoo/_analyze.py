@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,21 @@ from .errors import FacezooError, InputError
 from .results import Face, FaceResult
 
 logger = logging.getLogger(__name__)
+
+#: Task networks an :class:`Analyzer` runs at once on ONNX Runtime, which releases the GIL while
+#: it runs: one small network on a photo's few faces keeps two cores only half busy
+#: (benchmarks/analyze_speed.py). Shared by every analyzer of the process.
+NETWORKS_AT_ONCE = 2
+_networks_pool: ThreadPoolExecutor | None = None
+_networks_pool_lock = threading.Lock()
+
+
+def _side_by_side() -> ThreadPoolExecutor:
+    global _networks_pool
+    with _networks_pool_lock:
+        if _networks_pool is None:
+            _networks_pool = ThreadPoolExecutor(NETWORKS_AT_ONCE, thread_name_prefix="facezoo-networks")
+        return _networks_pool
 
 @dataclass(frozen=True)
 class FaceAnalysis:
@@ -92,7 +108,9 @@ class Analyzer:
 
     Without ``tasks`` it takes every task that can join in (see :func:`analyze`); ``skipped``
     names the others with the reason (also logged at INFO: ``facezoo -v``). A task named in
-    ``tasks`` that cannot load is an error.
+    ``tasks`` that cannot load is an error. Models on ONNX Runtime run :data:`NETWORKS_AT_ONCE`
+    at a time unless ``side_by_side=False`` (for callers that already run one analyzer per core,
+    as ``facezoo batch`` does); the answers are the same either way.
 
     Example:
         >>> analyzer = Analyzer(["age-gender", "expression"])        # doctest: +SKIP
@@ -102,7 +120,7 @@ class Analyzer:
         {'glasses': 'its weights (hf-hub:facezoo-examples/glasses-mobilenetv3@v1) are not downloaded'}
     """
 
-    def __init__(self, tasks: Sequence[str] | None = None, *, models: list | None = None, **load_options: Any):
+    def __init__(self, tasks: Sequence[str] | None = None, *, models: list | None = None, side_by_side: bool = True, **load_options: Any):
         self.skipped: dict[str, str] = {}
         if models is None:
             every_task = tasks is None
@@ -127,6 +145,7 @@ class Analyzer:
                 "call each model's predict() instead"
             )
         self.models = models
+        self.side_by_side = side_by_side and len(models) > 1 and all(m.runtime == "onnx" for m in models)
 
     def __call__(self, images: Any) -> list:
         """One list of :class:`FaceAnalysis` per image (a single image gives one list)."""
@@ -135,28 +154,36 @@ class Analyzer:
         faces = self.models[0].detect(pictures)
         records = [[FaceAnalysis(face=f) for f in found] for found in faces]
         cut = self.cut(pictures, faces)
-        for model in self.models:
-            for image_records, results in zip(records, model.predict_crops(cut[model.transform.framing], len(pictures)), strict=True):
+
+        def fill(model) -> list[list[FaceResult]]:
+            return model.predict_crops(cut[model.transform.framing], len(pictures))
+
+        answers = _side_by_side().map(fill, self.models) if self.side_by_side else map(fill, self.models)
+        for model, per_image in zip(self.models, answers, strict=True):
+            for image_records, results in zip(records, per_image, strict=True):
                 for record, result in zip(image_records, results, strict=True):
                     record.results[model.config.task] = result
         return records[0] if single else records
 
     def cut(self, pictures: list[Image.Image], faces: list[list[Face]]) -> dict[tuple, list]:
         """The faces' crops for every model, once per framing (``FaceTransform.framing``): models
-        framing faces alike share them, and a gray model takes the colour crops of its geometry, made gray."""
-        cut: dict[tuple, list] = {}
+        framing faces alike share them, and a gray model takes the colour crops of its geometry, made gray.
+        Side by side, each geometry is cut on a thread of its own (Pillow releases the GIL)."""
+        geometries: dict[tuple, tuple] = {}  # colour framing -> (its transform, the gray framings made from it)
         for model in self.models:
             transform = model.transform
-            if transform.framing in cut:
-                continue
-            if transform.preprocess.grayscale:
-                color = transform.in_color()
-                if color.framing not in cut:
-                    cut[color.framing] = color.crops(pictures, faces)
-                cut[transform.framing] = [transform.grayed(crop) for crop in cut[color.framing]]
-            else:
-                cut[transform.framing] = transform.crops(pictures, faces)
-        return cut
+            color = transform.in_color() if transform.preprocess.grayscale else transform
+            _, grays = geometries.setdefault(color.framing, (color, {}))
+            if transform is not color:
+                grays[transform.framing] = transform
+
+        def cut_geometry(color, grays) -> dict[tuple, list]:
+            crops = color.crops(pictures, faces)
+            return {color.framing: crops} | {framing: [gray.grayed(crop) for crop in crops] for framing, gray in grays.items()}
+
+        jobs = list(geometries.values())
+        cuts = _side_by_side().map(lambda job: cut_geometry(*job), jobs) if self.side_by_side and len(jobs) > 1 else (cut_geometry(*job) for job in jobs)
+        return {framing: crops for cut in cuts for framing, crops in cut.items()}
 
 
 _analyzers: dict[tuple, Analyzer] = {}

@@ -85,6 +85,16 @@ def test_analyze_cuts_each_geometry_once_and_a_gray_model_answers_as_alone():
     assert [f.results["expression"].to_dict() for f in together] == [r.to_dict() for r in expression.predict(PHOTOS / "group.jpg")]
 
 
+def test_networks_side_by_side_answer_as_one_at_a_time():
+    """Models on ONNX Runtime run two at a time in analyze(); batch runs them in turn: the same answers, in the models' order."""
+    models = [facezoo.load(task) for task in ("identity", "age-gender", "expression")]
+    side_by_side, in_turn = Analyzer(models=models), Analyzer(models=models, side_by_side=False)
+    assert side_by_side.side_by_side and not in_turn.side_by_side
+    photos = [PHOTOS / "group.jpg", PHOTOS / "portrait.jpg"]
+    assert [[f.to_dict() for f in faces] for faces in side_by_side(photos)] == [[f.to_dict() for f in faces] for faces in in_turn(photos)]
+    assert not Analyzer(models=[facezoo.load("age-gender", runtime="torch"), models[1]]).side_by_side, "torch sets its own threads"
+
+
 def test_annotate_draws_on_a_copy():
     faces = facezoo.analyze(PHOTOS / "group.jpg", tasks=["age-gender"])
     original = Image.open(PHOTOS / "group.jpg").convert("RGB")

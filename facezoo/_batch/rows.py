@@ -125,7 +125,8 @@ class BatchWorker:
 
         if threads:  # the same threads on every engine: the thread count changes the last digits of some numbers
             os.environ["FACEZOO_THREADS"] = str(threads)  # ONNX Runtime sessions made from here on
-        self.analyzer = Analyzer(models=[load(name, **(load_options or {})) for name in models])
+        # One analyzer per worker process, and the processes fill the cores: networks one at a time.
+        self.analyzer = Analyzer(models=[load(name, **(load_options or {})) for name in models], side_by_side=False)
         if threads and any(model.runtime == "torch" for model in self.analyzer.models):
             import torch
 
