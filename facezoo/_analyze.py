@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +40,16 @@ def _side_by_side() -> ThreadPoolExecutor:
         if _networks_pool is None:
             _networks_pool = ThreadPoolExecutor(NETWORKS_AT_ONCE, thread_name_prefix="facezoo-networks")
         return _networks_pool
+
+
+def _forget_pool_after_fork() -> None:
+    # A forked child (gunicorn --preload, multiprocessing's fork) has none of the parent's threads:
+    # it starts a pool of its own rather than wait on threads that do not exist there.
+    global _networks_pool, _networks_pool_lock
+    _networks_pool, _networks_pool_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 @dataclass(frozen=True)
 class FaceAnalysis:

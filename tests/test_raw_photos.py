@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import warnings
 
 import numpy as np
@@ -93,6 +95,20 @@ def test_networks_side_by_side_answer_as_one_at_a_time():
     photos = [PHOTOS / "group.jpg", PHOTOS / "portrait.jpg"]
     assert [[f.to_dict() for f in faces] for faces in side_by_side(photos)] == [[f.to_dict() for f in faces] for faces in in_turn(photos)]
     assert not Analyzer(models=[facezoo.load("age-gender", runtime="torch"), models[1]]).side_by_side, "torch sets its own threads"
+
+
+def test_a_process_forked_after_analyze_runs_its_own_networks():
+    """gunicorn --preload forks after the parent warmed up: the child must not wait on the parent's threads."""
+    facezoo.analyze(PHOTOS / "portrait.jpg", tasks=["age-gender", "expression"])
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if its analyze() answers
+        try:
+            signal.alarm(60)
+            os._exit(0 if len(facezoo.analyze(PHOTOS / "portrait.jpg", tasks=["age-gender", "expression"])) == 1 else 1)
+        finally:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "the forked child's analyze() hung or failed"
 
 
 def test_annotate_draws_on_a_copy():
