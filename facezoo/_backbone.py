@@ -22,7 +22,7 @@ from pathlib import Path
 
 from . import _plugins
 from ._cache import cache_dir
-from ._model_dir import WEIGHTS_NAME, read_config
+from ._model_dir import CONFIG_NAME, WEIGHTS_NAME, read_config
 from .errors import MissingExtraError, PluginError, WeightsError, needs_torch, unknown_name
 
 logger = logging.getLogger(__name__)
@@ -158,6 +158,11 @@ def imagenet_weights(backbone: str, path: str | os.PathLike | None = None) -> Im
             raise WeightsError(f"{path}: only .safetensors weight files (or a facezoo model directory) are loaded, never pickles")
         if not path.exists():
             raise WeightsError(f"{path}: no such weights file")
+        if path.name == WEIGHTS_NAME and (path.parent / CONFIG_NAME).exists():
+            raise WeightsError(
+                f"{path} is a facezoo model's weights (backbone and head, its own normalisation): pass its folder, "
+                f"init={str(path.parent)!r}, to start from its backbone"
+            )
         return ImageNetWeights(path, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), str(path))
     if backbone not in _LITE_PACKAGES:
         if plugin_backbone(backbone) is not None:

@@ -191,3 +191,12 @@ def test_tensorboard_without_its_extra_fails_before_training(tmp_path, monkeypat
     with pytest.raises(facezoo.MissingExtraError, match=r"pip install 'facezoo\[tensorboard\]'"):
         facezoo.train("beauty", output_dir=tmp_path / "run", tensorboard=tmp_path / "tb", data_root=DATA, progress=False, **RUNS["beauty"], **TINY)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_models_weights_file_as_init_names_its_folder_instead(tmp_path):
+    """A model's model.safetensors holds backbone and head under its own normalisation: starting from
+    it as from timm-named ImageNet weights would fail on the keys, or worse, normalise wrongly."""
+    shipped = Path(facezoo._plugins.registry().get("model", "beauty/efficientnet_lite0.face-init").source)
+    with pytest.raises(facezoo.WeightsError, match=r"pass its folder, init='.*efficientnet_lite0.face-init'"):
+        facezoo.train("beauty", output_dir=tmp_path / "run", data_root=DATA, progress=False, **RUNS["beauty"], **{**TINY, "backbone": "efficientnet_lite0", "init": str(shipped / "model.safetensors")})
+    assert not (tmp_path / "run").exists()

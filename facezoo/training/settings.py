@@ -39,7 +39,11 @@ class TrainSettings:
     test_split: str | None = _option("split of --test-dataset evaluated at the end ('none' to skip)", default="test")
     test_dataset: str | None = _option("dataset evaluated at the end (default: --dataset)")
     backbone: str | None = _option("timm backbone (default: the task's)")
-    init: str = _option("'imagenet', 'random', or a .safetensors file of backbone weights (e.g. another model's)", default="imagenet")
+    init: str = _option(
+        "'imagenet', 'random', a facezoo model directory (its backbone and normalisation: e.g. another task's model), "
+        "or a .safetensors file of timm-named backbone weights (ImageNet normalisation)",
+        default="imagenet",
+    )
     input_size: tuple[int, int] | None = _option("model input height and width")
     preprocess: dict[str, Any] = _option('framing overrides as JSON, e.g. \'{"crop": "align", "scale": 0.75}\'', default_factory=dict)
     head: dict[str, Any] = _option("head arguments as JSON", default_factory=dict)
