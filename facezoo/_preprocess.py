@@ -2,7 +2,8 @@
 
 A :class:`FaceTransform` is derived from a model's :class:`~facezoo.config.Preprocess`: callers
 never retype sizes or mean/std. It crops a face (whole image, detection box or 5-point
-alignment), resizes it, optionally makes it gray, and normalises it.
+alignment, on the detector's points or on dlib's 5-point shape predictor's), resizes it, optionally
+makes it gray, and normalises it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from PIL import Image
 
 from .config import Preprocess
 from .detection import align_face, crop_box
+from .detection.shape_predictor import ShapePredictor
 from .results import Face
 
 _RESAMPLE = {
@@ -73,27 +75,41 @@ class FaceTransform:
             True
         """
         p = self.preprocess
-        return (p.crop, p.template, p.scale, p.margin, p.input_size, p.interpolation, p.grayscale)
+        return (p.crop, p.template, p.landmarks, p.scale, p.margin, p.input_size, p.interpolation, p.grayscale)
 
     def crop(self, image: Image.Image, face: Face | None = None, source: int = 0) -> FaceCrop:
         """Cut ``face`` (or the whole image when ``None``) out of an RGB image."""
-        height, width = self.size
-        if face is None:
-            crop = image.resize((width, height), self._resample) if image.size != (width, height) else image
-            sx, sy = image.width / width, image.height / height  # pixel centres at integers, as everywhere
-            matrix = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5]])
-        else:
-            if self.preprocess.crop == "align":
-                array, matrix = align_face(image, face.landmarks, output_size=(height, width), scale=self.preprocess.scale, template=self.preprocess.template)
-            else:
-                array, matrix = crop_box(image, face.box, output_size=(height, width), margin=self.preprocess.margin)
-            crop = Image.fromarray(array)
-        cut = FaceCrop(image=crop, crop_to_image=np.asarray(matrix, dtype=np.float64), face=face, source=source)
-        return self.grayed(cut) if self.preprocess.grayscale else cut
+        return self._cut(image, [face], source)[0]
 
     def crops(self, images: list[Image.Image], faces: list[list[Face | None]]) -> list[FaceCrop]:
         """:meth:`crop` of every face of every image (``faces``: one list per image), in order."""
-        return [self.crop(image, face, i) for i, image in enumerate(images) for face in faces[i]]
+        return [cut for i, image in enumerate(images) for cut in self._cut(image, faces[i], i)]
+
+    def _cut(self, image: Image.Image, faces: list[Face | None], source: int) -> list[FaceCrop]:
+        """The crops of ``faces`` of one image: the points they are aligned on (dlib's, with
+        ``landmarks="dlib-5"``, found for all of the image's faces at once), then each cut."""
+        height, width = self.size
+        pre = self.preprocess
+        points: list = [face.landmarks if face is not None else None for face in faces]
+        if pre.crop == "align" and pre.landmarks == "dlib-5" and any(p is not None for p in points):
+            found = [p for p in points if p is not None]
+            shapes = iter(ShapePredictor.pretrained().shapes(np.asarray(image), found))
+            points = [next(shapes) if p is not None else None for p in points]
+        cuts = []
+        for face, marks in zip(faces, points, strict=True):
+            if face is None:
+                crop = image.resize((width, height), self._resample) if image.size != (width, height) else image
+                sx, sy = image.width / width, image.height / height  # pixel centres at integers, as everywhere
+                matrix = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5]])
+            else:
+                if pre.crop == "align":
+                    array, matrix = align_face(image, marks, output_size=(height, width), scale=pre.scale, template=pre.template)
+                else:
+                    array, matrix = crop_box(image, face.box, output_size=(height, width), margin=pre.margin)
+                crop = Image.fromarray(array)
+            cut = FaceCrop(image=crop, crop_to_image=np.asarray(matrix, dtype=np.float64), face=face, source=source)
+            cuts.append(self.grayed(cut) if pre.grayscale else cut)
+        return cuts
 
     def in_color(self) -> FaceTransform:
         """This transform without ``grayscale``: its crops made gray are this one's (a gray model

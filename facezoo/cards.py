@@ -125,7 +125,8 @@ def model_card(config: ModelConfig, info: CardInfo | None = None) -> str:
     pre = config.preprocess
     if pre.detector:
         framing = f"Faces found by `{pre.detector}` (score ≥ {pre.min_face_score}; an image with none is searched again with a {pre.detect_padding:g} border), "
-        framing += f"aligned on the five landmarks (template `{pre.template}`, scale {pre.scale:g})" if pre.crop == "align" else f"cut as the box plus {pre.margin:g} margin"
+        points = "dlib's five points (its 5-point shape predictor, ported, started from the detector's landmarks)" if pre.landmarks == "dlib-5" else "the five landmarks"
+        framing += f"aligned on {points} (template `{pre.template}`, scale {pre.scale:g})" if pre.crop == "align" else f"cut as the box plus {pre.margin:g} margin"
     else:
         framing = "No detector: the whole image is the face"
     parts.append(

@@ -28,15 +28,29 @@ INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos")
 CROPS = ("box", "align")
 
 
-TEMPLATES = ("arcface", "dlib")  # facezoo.detection.align.TEMPLATES
+TEMPLATES = ("arcface", "dlib", "dlib-chip")  # facezoo.detection.align.TEMPLATES
+#: The five points a face is aligned on: the detector's (eye centres, nose tip, mouth corners), or
+#: those of dlib's 5-point shape predictor (eye corners, base of the nose; facezoo.detection.shape_predictor).
+LANDMARKS = ("detector", "dlib-5")
+#: Which points each template places: "dlib-chip" is dlib's get_face_chip for its own predictor's points.
+TEMPLATE_LANDMARKS = {"arcface": "detector", "dlib": "detector", "dlib-chip": "dlib-5"}
 MAX_INPUT_SIZE = 1024  # pixels per side: a face network's input, not a photo
 MAX_CONFIG_BYTES = 1 << 20  # a config.json is a few KiB; a larger file is refused before it is parsed
 
-SCHEMA = 1
+SCHEMA = 2
 """The ``config.json`` schema this facezoo writes, and the newest it reads (a file without
-``schema`` is schema 1, the format of the configs written before the number existed)."""
+``schema`` is schema 1, the format of the configs written before the number existed).
 
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+- 2: ``preprocess.landmarks`` (which five points a face is aligned on)."""
+
+
+def _schema1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    """Schema 2 added ``preprocess.landmarks``: every schema-1 model aligned on its detector's points."""
+    pre = data.get("preprocess")
+    return {**data, "preprocess": {"landmarks": "detector", **pre}} if isinstance(pre, dict) else data
+
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _schema1_to_2}
 """``MIGRATIONS[n]`` turns the dict of a schema-``n`` config (without its ``schema`` key) into one
 of schema ``n + 1``, filling the keys that schema added with the values that reproduce the old
 model's numbers. A change of the format raises :data:`SCHEMA` by one and adds its migration, a test
@@ -89,7 +103,10 @@ class Preprocess:
     with none is searched again with a black border of ``detect_padding`` × its longer side, so
     faces that fill the frame are found). ``crop="align"`` maps the five landmarks onto the named
     ``template`` with a similarity transform, shrunk by ``scale`` about the crop centre;
-    ``crop="box"`` cuts the detected box enlarged by ``margin`` (square). The crop is resized to
+    ``crop="box"`` cuts the detected box enlarged by ``margin`` (square). The five points are the
+    detector's (``landmarks="detector"``) or, with ``"dlib-5"``, those dlib's 5-point shape predictor
+    finds from them (ported, :mod:`facezoo.detection.shape_predictor`; the template must be one for
+    those points: ``"dlib-chip"``). The crop is resized to
     ``input_size`` (height, width), optionally made gray, and normalised with ``mean``/``std``.
     Training, evaluation and ``predict`` all frame faces through this one contract. When no
     detector runs (``detector=None`` or ``predict(..., detect=False)``) the whole image is the face.
@@ -111,6 +128,7 @@ class Preprocess:
     crop: str = "box"
     margin: float = 0.2
     template: str = "arcface"
+    landmarks: str = "detector"
     scale: float = 1.0
     detector: str | None = "yunet"
     min_face_score: float = 0.5
@@ -136,6 +154,13 @@ class Preprocess:
             raise ConfigError(f"crop must be one of {CROPS}, got {self.crop!r}")
         if self.template not in TEMPLATES:
             raise ConfigError(f"template must be one of {TEMPLATES}, got {self.template!r}")
+        if self.landmarks not in LANDMARKS:
+            raise ConfigError(f"landmarks must be one of {LANDMARKS}, got {self.landmarks!r}")
+        if TEMPLATE_LANDMARKS[self.template] != self.landmarks:
+            raise ConfigError(
+                f"template {self.template!r} places the {TEMPLATE_LANDMARKS[self.template]!r} points, but landmarks is {self.landmarks!r}: "
+                f"use a template of {[t for t, points in TEMPLATE_LANDMARKS.items() if points == self.landmarks]}"
+            )
         object.__setattr__(self, "margin", _number(self.margin, "margin", low=0.0, high=4.0))
         object.__setattr__(self, "scale", _number(self.scale, "scale", low=0.1, high=10.0))
         object.__setattr__(self, "min_face_score", _number(self.min_face_score, "min_face_score", low=0.0, high=1.0))

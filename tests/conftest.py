@@ -79,6 +79,15 @@ def repo_id(hub_url: str) -> str:
 
 
 @pytest.fixture(scope="session")
+def group_photos() -> list[Path]:
+    """The shared data bundle's group photos (several faces each)."""
+    photos = sorted((Path(os.environ.get("FACEZOO_DATA", "")) / "photos").glob("group_*.jpg"))
+    if not photos:
+        pytest.skip("the shared data bundle's group photos are absent (set FACEZOO_DATA to the bundle)")
+    return photos
+
+
+@pytest.fixture(scope="session")
 def chromium():
     """playwright's chromium launcher and the system's Chromium binary (playwright never downloads one here)."""
     import importlib.util

@@ -35,14 +35,6 @@ TASKS = ("beauty", "age-gender", "expression")
 
 
 @pytest.fixture(scope="module")
-def group_photos() -> list[Path]:
-    photos = sorted((Path(os.environ.get("FACEZOO_DATA", "")) / "photos").glob("group_*.jpg"))
-    if not photos:
-        pytest.skip("the shared data bundle's group photos are absent (set FACEZOO_DATA to the bundle)")
-    return photos
-
-
-@pytest.fixture(scope="module")
 def models() -> list:
     return [facezoo.load(task) for task in TASKS]
 
@@ -348,3 +340,34 @@ def test_image_operations_equal_pillows(tmp_path):
         got = np.frombuffer((tmp_path / name).read_bytes(), np.uint8)
         assert got.size == expected.size, name
         assert np.array_equal(got, expected.reshape(-1)), f"{name}: {int((got != expected.reshape(-1)).sum())} values differ from Pillow's"
+
+
+def test_dlibs_shape_predictor_in_js_finds_pythons_points(group_photos, tmp_path):
+    """facezoo.js's port of dlib's 5-point shape predictor (identity's framing) gives the Python
+    port's points, which are dlib's (tests/test_shape_predictor.py), on every face of the shipped
+    photos and the bundle's group photos, in Node."""
+    from facezoo._detect import detect_faces
+    from facezoo.detection.shape_predictor import WEIGHTS_PATH, ShapePredictor
+
+    node = shutil.which("node")
+    assert node, "Node.js is needed (setup.sh's web/build.sh uses npm, which comes with it)"
+    script = [
+        f"require({json.dumps(str(REPO / 'facezoo' / 'web' / 'static' / 'facezoo.js'))});",
+        "const fs = require('fs'); const I = globalThis.facezoo._internals;",
+        f"const file = fs.readFileSync({json.dumps(str(WEIGHTS_PATH))});",
+        "const predictor = new I.ShapePredictor(I.readSafetensors(file.buffer.slice(file.byteOffset, file.byteOffset + file.length)));",
+        "const found = [];",
+    ]
+    expected = []
+    for n, path in enumerate([*facezoo.testing.FACES, *group_photos]):
+        image = Image.open(path).convert("RGB")
+        (tmp_path / f"{n}.rgb").write_bytes(np.asarray(image).tobytes())
+        faces = detect_faces("yunet", [image], min_score=0.5)[0]
+        script.append(f"const img{n} = {{width: {image.width}, height: {image.height}, data: new Uint8Array(fs.readFileSync({json.dumps(str(tmp_path / f'{n}.rgb'))}))}};")
+        for face in faces:
+            expected.append(ShapePredictor.pretrained()(np.asarray(image), face.landmarks).tolist())
+            script.append(f"found.push(predictor.fromLandmarks(img{n}, {json.dumps([list(p) for p in face.landmarks])}));")
+    script.append(f"fs.writeFileSync({json.dumps(str(tmp_path / 'points.json'))}, JSON.stringify(found));")
+    subprocess.run([node, "-e", "\n".join(script)], check=True, timeout=120)
+    assert len(expected) >= 20, "the photos should hold at least twenty faces"
+    assert json.loads((tmp_path / "points.json").read_text()) == expected

@@ -22,7 +22,7 @@ from PIL import Image
 
 from facezoo.errors import InputError
 
-__all__ = ["ARCFACE_TEMPLATE_112", "DLIB_TEMPLATE_150", "TEMPLATES", "align_face", "apply_affine", "crop_box", "estimate_similarity"]
+__all__ = ["ARCFACE_TEMPLATE_112", "DLIB_CHIP_TEMPLATE_150", "DLIB_TEMPLATE_150", "TEMPLATES", "align_face", "apply_affine", "crop_box", "estimate_similarity"]
 
 
 #: Standard five-point template (eyes, nose tip, mouth corners) for a 112x112 ArcFace crop.
@@ -39,8 +39,9 @@ ARCFACE_TEMPLATE_112 = np.array(
 
 #: Where facezoo's five landmarks (YuNet with O-Net points) lie, on average, in dlib's 150x150
 #: face chip (``get_face_chip(..., padding=0.25)``, what dlib's face-recognition ResNet learnt
-#: from): the mean of ``python -m facezoo_identity.fit_dlib_framing`` on 300 CelebA-train and 300
-#: SCUT-FBP5500-train faces (546 kept); never on LFW, which is test data.
+#: from): measured on 300 CelebA-train and 300 SCUT-FBP5500-train faces (546 kept; never LFW) by
+#: ``facezoo_identity/fit_dlib_framing.py`` as of commit 4afa143. ``identity/dlib_resnet.v1`` was
+#: framed by it until it aligned on dlib's own points (``"dlib-chip"``); models that name it still load.
 DLIB_TEMPLATE_150 = np.array(
     [
         [49.4, 47.1],
@@ -52,8 +53,30 @@ DLIB_TEMPLATE_150 = np.array(
     dtype=np.float64,
 )
 
-#: Alignment templates by name (``Preprocess.template``): the five points and the crop side they are for.
-TEMPLATES: dict[str, tuple[np.ndarray, float]] = {"arcface": (ARCFACE_TEMPLATE_112, 112.0), "dlib": (DLIB_TEMPLATE_150, 150.0)}
+#: Where dlib's own five points (its shape predictor's: outer and inner corner of the left eye, then
+#: of the right eye, base of the nose) go in its 150x150 face chip: ``get_face_chip_details``'s mean
+#: face at ``padding=0.25``, ``(0.25 + p) / 1.5 * 150`` (dlib/image_transforms/interpolation.h).
+DLIB_CHIP_TEMPLATE_150 = (
+    0.25
+    + np.array(
+        [
+            [0.8595674595992, 0.2134981538014],
+            [0.6460604764104, 0.2289674387677],
+            [0.1205750620789, 0.2137274526848],
+            [0.3340850613712, 0.2290642403242],
+            [0.4901123135679, 0.6277975316475],
+        ],
+        dtype=np.float64,
+    )
+) / 1.5 * 150.0
+
+#: Alignment templates by name (``Preprocess.template``): the five points and the crop side they
+#: are for (``"dlib-chip"`` places dlib's points, ``Preprocess.landmarks="dlib-5"``; the others facezoo's).
+TEMPLATES: dict[str, tuple[np.ndarray, float]] = {
+    "arcface": (ARCFACE_TEMPLATE_112, 112.0),
+    "dlib": (DLIB_TEMPLATE_150, 150.0),
+    "dlib-chip": (DLIB_CHIP_TEMPLATE_150, 150.0),
+}
 
 
 def apply_affine(points: np.ndarray | Sequence[Sequence[float]], matrix: np.ndarray) -> np.ndarray:
@@ -152,7 +175,8 @@ def align_face(
     template: str = "arcface",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Warp a face so its five landmarks best match a template of :data:`TEMPLATES`
-    (:data:`ARCFACE_TEMPLATE_112` by default, or ``"dlib"``: :data:`DLIB_TEMPLATE_150`).
+    (:data:`ARCFACE_TEMPLATE_112` by default, ``"dlib"``: :data:`DLIB_TEMPLATE_150`, or
+    ``"dlib-chip"``: :data:`DLIB_CHIP_TEMPLATE_150`, for dlib's own five points).
 
     The template is scaled per axis to ``output_size`` = ``(height, width)``; ``scale`` < 1
     shrinks it about the crop centre, so the crop shows more around the face (the whole jaw and

@@ -2,10 +2,11 @@
 page and for ``facezoo export-web``'s static folder.
 
 The browser runs the same ONNX files as Python (onnxruntime-web, WASM): the YuNet detector with
-MTCNN's O-Net landmarks and each task's ``model.onnx``. What it needs to frame and decode faces
+MTCNN's O-Net landmarks and each task's ``model.onnx``; a model aligned on dlib's 5 points
+(identity) also gets dlib's shape predictor's trees, which facezoo.js runs itself. What it needs to frame and decode faces
 as ``predict`` does is in a manifest (:func:`manifest`). Both layouts are the same folder::
 
-    web/facezoo.js  web/manifest.json  web/models/<task>.onnx  web/detector/*.onnx  web/vendor/ort*
+    web/facezoo.js  web/manifest.json  web/models/<task>.onnx  web/detector/*  web/vendor/ort*
 
 onnxruntime-web comes from npm at build time (``bash web/build.sh`` copies its three WASM-backend files into
 ``facezoo/web/static/vendor``); facezoo never fetches anything at run time.
@@ -30,6 +31,7 @@ from .._analyze import runnable_tasks
 from .._detect import get_detector
 from .._factory import load
 from ..detection.mtcnn import ONNX_PATHS
+from ..detection.shape_predictor import WEIGHTS_PATH as SHAPE_PREDICTOR
 from ..detection.yunet import ONNX_PATH
 from ..errors import FacezooError
 
@@ -118,9 +120,13 @@ def web_files(models: Sequence[Any]) -> tuple[dict[str, Any], dict[str, Path]]:
             "labels": list(model.config.labels),
             "head": json.loads(json.dumps(model.config.head)),
         })
+    detector = {"name": "yunet", "model": "detector/yunet_n.onnx", "landmarks": "detector/mtcnn-onet.onnx", "settings": _detector_settings()}
+    if any(entry["preprocess"]["landmarks"] == "dlib-5" for entry in entries):  # read by facezoo.js's ShapePredictor
+        detector["shape_predictor"] = f"detector/{SHAPE_PREDICTOR.name}"
+        files[detector["shape_predictor"]] = SHAPE_PREDICTOR
     manifest = {
         "format": 1,
-        "detector": {"name": "yunet", "model": "detector/yunet_n.onnx", "landmarks": "detector/mtcnn-onet.onnx", "settings": _detector_settings()},
+        "detector": detector,
         "runtime": {"module": "vendor/ort.wasm.bundle.min.mjs", "wasm_dir": "vendor/"},
         "models": entries,
         "unsupported": unsupported,

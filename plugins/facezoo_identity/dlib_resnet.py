@@ -73,7 +73,7 @@ class DlibResNet(nn.Module):
     A facezoo backbone (registered as ``dlib_resnet`` by the identity plugin through
     ``facezoo_register_backbones``); with the identity head's ``fc`` it gives dlib's 128-d
     descriptor. Weights: ``weights/dlib_resnet.v1/model.safetensors`` of the identity plugin
-    (float16, made by ``convert_dlib.py``); faces framed as :mod:`.fit_dlib_framing` measures.
+    (float16, made by ``convert_dlib.py``); faces framed as dlib frames them (its 5-point chip; :mod:`.fit_dlib_framing`).
     """
 
     num_features = 256

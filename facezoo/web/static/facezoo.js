@@ -239,6 +239,11 @@
   const TEMPLATES = {
     arcface: { side: 112, points: [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]] },
     dlib: { side: 150, points: [[49.4, 47.1], [103.6, 46.9], [75.8, 80.8], [52.7, 104.0], [100.4, 103.5]] },
+    "dlib-chip": {
+      side: 150,
+      points: [[0.8595674595992, 0.2134981538014], [0.6460604764104, 0.2289674387677], [0.1205750620789, 0.2137274526848],
+        [0.3340850613712, 0.2290642403242], [0.4901123135679, 0.6277975316475]].map(([x, y]) => [((0.25 + x) / 1.5) * 150, ((0.25 + y) / 1.5) * 150]),
+    },
   };
 
   // Least-squares similarity mapping src onto dst (Umeyama without reflection; in 2-D the closed form).
@@ -305,6 +310,98 @@
     const target = template.points.map(([x, y]) => [((x - side / 2) * scale + side / 2) * (width / side), ((y - side / 2) * scale + side / 2) * (height / side)]);
     const cropToImage = invertAffine(estimateSimilarity(landmarks, target));
     return { image: warp(image, cropToImage, height, width), cropToImage };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // dlib's 5-point shape predictor (facezoo/detection/shape_predictor.py): the same trees, read from
+  // the same safetensors file, in the same float32 arithmetic, so the same whole-pixel points.
+  // ---------------------------------------------------------------------------------------------
+  const LANDMARKS_IN_DLIB_BOX = [[0.2854, 0.2951], [0.7138, 0.2929], [0.4964, 0.5594], [0.3136, 0.7485], [0.6882, 0.7446]];
+  const f32 = Math.fround;
+
+  function readSafetensors(buffer) {
+    const view = new DataView(buffer);
+    const headerBytes = Number(view.getBigUint64(0, true));
+    const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 8, headerBytes)));
+    const types = { F32: Float32Array, U16: Uint16Array, U8: Uint8Array };
+    const arrays = {};
+    for (const [name, info] of Object.entries(header)) {
+      if (name === "__metadata__") continue;
+      if (!types[info.dtype]) throw new Error(`the shape predictor's ${name} is ${info.dtype}, which facezoo.js does not read`);
+      const [start, end] = info.data_offsets;
+      arrays[name] = { data: new types[info.dtype](buffer.slice(8 + headerBytes + start, 8 + headerBytes + end)), shape: info.shape };
+    }
+    return arrays;
+  }
+
+  class ShapePredictor {
+    constructor(arrays) {
+      const { initial, anchors, deltas, features, thresholds, leaves } = arrays;
+      [this.levels, this.trees, this.count, this.parts] = leaves.shape;
+      this.splits = this.count - 1;
+      this.depth = Math.round(Math.log2(this.count));
+      this.pixels = deltas.shape[1];
+      Object.assign(this, { initial: initial.data, anchors: anchors.data, deltas: deltas.data, features: features.data, thresholds: thresholds.data, leaves: leaves.data });
+    }
+
+    // _similarity_2x2: the rotation and scale taking the mean shape to `shape`, as float32.
+    similarity(shape) {
+      const n = this.parts, from = this.initial;
+      let sx = 0, sy = 0, tx = 0, ty = 0;
+      for (let i = 0; i < n; i++) {
+        sx += from[2 * i]; sy += from[2 * i + 1]; tx += shape[2 * i]; ty += shape[2 * i + 1];
+      }
+      sx /= n; sy /= n; tx /= n; ty /= n;
+      let spread = 0, cosine = 0, sine = 0;
+      for (let i = 0; i < n; i++) {
+        const x = from[2 * i] - sx, y = from[2 * i + 1] - sy, u = shape[2 * i] - tx, v = shape[2 * i + 1] - ty;
+        spread += x * x + y * y;
+        cosine += x * u + y * v;
+        sine += x * v - y * u;
+      }
+      if (spread === 0) return [1, 0, 0, 1];
+      return [f32(cosine / spread), f32(-sine / spread), f32(sine / spread), f32(cosine / spread)];
+    }
+
+    // The points in an RGB image from dlib's box [left, top, right, bottom] (inclusive).
+    predict(image, [left, top, right, bottom]) {
+      const { levels, trees, count, splits, depth, pixels, parts } = this;
+      const sizeX = right - left, sizeY = bottom - top;
+      const shape = Float32Array.from(this.initial);
+      const values = new Float32Array(pixels);
+      for (let level = 0; level < levels; level++) {
+        const [m00, m01, m10, m11] = this.similarity(shape);
+        for (let i = 0; i < pixels; i++) {
+          const d = (level * pixels + i) * 2, anchor = this.anchors[level * pixels + i];
+          const x = f32(f32(f32(m00 * this.deltas[d]) + f32(m01 * this.deltas[d + 1])) + shape[2 * anchor]);
+          const y = f32(f32(f32(m10 * this.deltas[d]) + f32(m11 * this.deltas[d + 1])) + shape[2 * anchor + 1]);
+          const column = Math.floor(x * sizeX + left + 0.5), row = Math.floor(y * sizeY + top + 0.5);
+          if (column >= 0 && column < image.width && row >= 0 && row < image.height) {
+            const p = (row * image.width + column) * 3;
+            values[i] = Math.floor((image.data[p] + image.data[p + 1] + image.data[p + 2]) / 3);
+          } else values[i] = 0;
+        }
+        for (let t = 0; t < trees; t++) {
+          let node = 0;
+          for (let k = 0; k < depth; k++) {
+            const at = (level * trees + t) * splits + node;
+            node = f32(values[this.features[2 * at]] - values[this.features[2 * at + 1]]) > this.thresholds[at] ? 2 * node + 1 : 2 * node + 2;
+          }
+          const leaf = ((level * trees + t) * count + node - splits) * parts * 2;
+          for (let j = 0; j < parts * 2; j++) shape[j] = f32(shape[j] + this.leaves[leaf + j]);
+        }
+      }
+      return Array.from({ length: parts }, (_, i) => [Math.floor(shape[2 * i] * sizeX + left + 0.5), Math.floor(shape[2 * i + 1] * sizeY + top + 0.5)]);
+    }
+
+    // The points of the face whose facezoo landmarks are `landmarks`: from the box they imply (dlib_box).
+    fromLandmarks(image, landmarks) {
+      const m = estimateSimilarity(LANDMARKS_IN_DLIB_BOX, landmarks);
+      const cx = m[0][0] * 0.5 + m[0][1] * 0.5 + m[0][2], cy = m[1][0] * 0.5 + m[1][1] * 0.5 + m[1][2];
+      const side = Math.sqrt(Math.abs(m[0][0] * m[1][1] - m[0][1] * m[1][0]));
+      const edge = (v) => Math.floor(v + 0.5);
+      return this.predict(image, [edge(cx - side / 2), edge(cy - side / 2), edge(cx + side / 2) - 1, edge(cy + side / 2) - 1]);
+    }
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -615,10 +712,11 @@
       for (const model of this.models) {
         const pre = model.preprocess;
         const [height, width] = pre.input_size;
-        const framing = JSON.stringify([pre.crop, pre.template, pre.scale, pre.input_size, pre.grayscale]);
+        const framing = JSON.stringify([pre.crop, pre.template, pre.landmarks, pre.scale, pre.input_size, pre.grayscale]);
         if (!cuts.has(framing)) {
           cuts.set(framing, faces.map((face) => {
-            const cut = alignFace(image, face.landmarks, height, width, pre.scale, pre.template);
+            const points = pre.landmarks === "dlib-5" ? this.shapePredictor.fromLandmarks(image, face.landmarks) : face.landmarks;
+            const cut = alignFace(image, points, height, width, pre.scale, pre.template);
             return pre.grayscale ? { ...cut, image: grayscale(cut.image) } : cut;
           }));
         }
@@ -684,15 +782,22 @@
     const isolated = typeof crossOriginIsolated !== "undefined" && crossOriginIsolated;
     ort.env.wasm.numThreads = options.threads || (isolated ? Math.min(2, navigator.hardwareConcurrency || 1) : 1);
     const sessionOptions = { executionProviders: options.executionProviders || ["wasm"], graphOptimizationLevel: "all" };
-    const open = async (path) => {
+    const fetchBytes = async (path) => {
       const response = await fetch(new URL(path, base), { headers });
       if (!response.ok) throw new Error(`${new URL(path, base)}: ${response.status} ${response.statusText}`);
-      return ort.InferenceSession.create(new Uint8Array(await response.arrayBuffer()), sessionOptions);
+      return response.arrayBuffer();
     };
+    const open = async (path) => ort.InferenceSession.create(new Uint8Array(await fetchBytes(path)), sessionOptions);
     const d = manifest.detector;
-    const [yunet, onet, ...taskSessions] = await Promise.all([open(d.model), d.landmarks ? open(d.landmarks) : null, ...models.map((m) => open(m.model))]);
+    const needsShape = models.some((m) => m.preprocess.landmarks === "dlib-5");
+    if (needsShape && !d.shape_predictor) throw new Error("a model aligns on dlib's 5 points, but the manifest names no shape predictor: export the models again with this facezoo");
+    const [yunet, onet, shape, ...taskSessions] = await Promise.all([
+      open(d.model), d.landmarks ? open(d.landmarks) : null, needsShape ? fetchBytes(d.shape_predictor) : null, ...models.map((m) => open(m.model)),
+    ]);
     const sessions = Object.fromEntries(models.map((m, i) => [m.task, taskSessions[i]]));
-    return new Analyzer(ort, manifest, new Detector(ort, { yunet, onet }, d.settings), models, sessions);
+    const analyzer = new Analyzer(ort, manifest, new Detector(ort, { yunet, onet }, d.settings), models, sessions);
+    analyzer.shapePredictor = shape ? new ShapePredictor(readSafetensors(shape)) : null;
+    return analyzer;
   }
 
   // Frame-to-frame face tracks: each face keeps its id while a face in the next frame overlaps it
@@ -735,5 +840,5 @@
   // method takes them in place of the input (a video frame analysed by several calls).
   const pixels = decodeInput;
 
-  root.facezoo = { create, pixels, Tracker, version: 1, _internals: { resize, reduce, grayscale, crop, alignFace } }; // _internals: for tests/test_web.py's comparison with Pillow
+  root.facezoo = { create, pixels, Tracker, version: 1, _internals: { resize, reduce, grayscale, crop, alignFace, ShapePredictor, readSafetensors } }; // _internals: for tests/test_web.py's comparison with Pillow
 })(typeof globalThis !== "undefined" ? globalThis : window);
