@@ -144,6 +144,29 @@ def test_js_api_on_a_page_that_is_not_facezoos(browser, group_photos, python_fac
         page.close()
 
 
+def test_identity_in_the_browser_embeds_as_python_does(browser, group_photos, tmp_path):
+    """Identity is framed on dlib's 5 points (facezoo.js's ShapePredictor, the file the manifest
+    names): each face's embedding matches Python's to a cosine of 0.999."""
+    site = export_web(tmp_path / "site", ["identity"])
+    assert json.loads((site / "web" / "manifest.json").read_text())["detector"]["shape_predictor"] == "detector/dlib_shape_predictor_5.safetensors"
+    shutil.copyfile(ASSETS / "embed.html", site / "embed.html")
+    photo = group_photos[0]
+    shutil.copyfile(photo, site / photo.name)
+    want = [face.to_dict() for face in facezoo.analyze(photo, models=[facezoo.load("identity")])]
+    with static_site(site) as (url, _):
+        page = browser.new_page()
+        page.goto(f"{url}embed.html?photo={photo.name}&tasks=identity")
+        page.wait_for_function("() => window.result !== undefined", timeout=180_000)
+        result = page.evaluate("window.result")
+        page.close()
+    assert "error" not in result, result
+    assert len(result["faces"]) == len(want) >= 3
+    for n, face in enumerate(want, 1):
+        got = max(result["faces"], key=lambda f: box_iou(f["face"]["box"], face["face"]["box"]))
+        cosine = float(np.dot(got["identity"]["embedding"], face["identity"]["embedding"]))
+        assert cosine >= 0.999, f"face {n}: cosine {cosine:.5f} between the browser's embedding and Python's"
+
+
 def test_the_js_api_refuses_tasks_that_find_faces_differently(browser, tmp_path):
     site = export_web(tmp_path / "site", ["beauty", "age-gender"])
     listed = json.loads((site / "web" / "manifest.json").read_text())
