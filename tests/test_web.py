@@ -80,6 +80,20 @@ def assert_no_upload(requests, where: str) -> None:
     assert not sent, f"{where}: the page sent {sent}"
 
 
+def embed_page_result(browser, site: Path, photo: Path, tasks: str) -> tuple[dict, list]:
+    """The JS API's answer for ``photo`` on tests/assets/web/embed.html (a page that is not
+    facezoo's) served from the export-web folder ``site``, and the requests the page made."""
+    shutil.copyfile(ASSETS / "embed.html", site / "embed.html")
+    shutil.copyfile(photo, site / photo.name)
+    with static_site(site) as (url, log):
+        page = browser.new_page()
+        page.goto(f"{url}embed.html?photo={photo.name}&tasks={tasks}")
+        page.wait_for_function("() => window.result !== undefined", timeout=180_000)
+        result = page.evaluate("window.result")
+        page.close()
+        return result, list(log)
+
+
 def test_runtime_is_built():
     assert runtime_missing() is None, runtime_missing()
 
@@ -127,21 +141,13 @@ def test_in_browser_mode_of_the_serve_page_matches_python(browser, models, group
 
 
 def test_js_api_on_a_page_that_is_not_facezoos(browser, group_photos, python_faces, tmp_path):
-    site = export_web(tmp_path / "site", TASKS)
-    shutil.copyfile(ASSETS / "embed.html", site / "embed.html")
     photo = group_photos[0]
-    shutil.copyfile(photo, site / photo.name)
-    with static_site(site) as (url, log):
-        page = browser.new_page()
-        page.goto(f"{url}embed.html?photo={photo.name}&tasks={','.join(TASKS)}")
-        page.wait_for_function("() => window.result !== undefined", timeout=180_000)
-        result = page.evaluate("window.result")
-        assert "error" not in result, result
-        assert result["image"] == {"width": Image.open(photo).width, "height": Image.open(photo).height}
-        assert [set(c) for c in result["captions"]] == [set(TASKS)] * len(result["faces"])
-        assert_same_faces(result["faces"], python_faces[photo.name], f"the JS API on {photo.name}")
-        assert all(r.method == "GET" for r in log)
-        page.close()
+    result, log = embed_page_result(browser, export_web(tmp_path / "site", TASKS), photo, ",".join(TASKS))
+    assert "error" not in result, result
+    assert result["image"] == {"width": Image.open(photo).width, "height": Image.open(photo).height}
+    assert [set(c) for c in result["captions"]] == [set(TASKS)] * len(result["faces"])
+    assert_same_faces(result["faces"], python_faces[photo.name], f"the JS API on {photo.name}")
+    assert all(r.method == "GET" for r in log)
 
 
 def test_identity_in_the_browser_embeds_as_python_does(browser, group_photos, tmp_path):
@@ -149,16 +155,9 @@ def test_identity_in_the_browser_embeds_as_python_does(browser, group_photos, tm
     names): each face's embedding matches Python's to a cosine of 0.999."""
     site = export_web(tmp_path / "site", ["identity"])
     assert json.loads((site / "web" / "manifest.json").read_text())["detector"]["shape_predictor"] == "detector/dlib_shape_predictor_5.safetensors"
-    shutil.copyfile(ASSETS / "embed.html", site / "embed.html")
     photo = group_photos[0]
-    shutil.copyfile(photo, site / photo.name)
     want = [face.to_dict() for face in facezoo.analyze(photo, models=[facezoo.load("identity")])]
-    with static_site(site) as (url, _):
-        page = browser.new_page()
-        page.goto(f"{url}embed.html?photo={photo.name}&tasks=identity")
-        page.wait_for_function("() => window.result !== undefined", timeout=180_000)
-        result = page.evaluate("window.result")
-        page.close()
+    result, _ = embed_page_result(browser, site, photo, "identity")
     assert "error" not in result, result
     assert len(result["faces"]) == len(want) >= 3
     for n, face in enumerate(want, 1):
@@ -206,16 +205,9 @@ def test_an_int8_export_runs_in_the_browser(browser, group_photos, tmp_path):
     int8 answers are near Python's int8 ones, not equal (docs/browser.md)."""
     site = export_web(tmp_path / "site", ["age-gender"], quantize="int8")
     assert json.loads((site / "web" / "manifest.json").read_text())["models"][0]["model"] == "models/age-gender.int8.onnx"
-    shutil.copyfile(ASSETS / "embed.html", site / "embed.html")
     photo = group_photos[0]
-    shutil.copyfile(photo, site / photo.name)
     want = [f.to_dict() for f in facezoo.analyze(photo, models=[facezoo.load("age-gender", quantize="int8")])]
-    with static_site(site) as (url, _):
-        page = browser.new_page()
-        page.goto(f"{url}embed.html?photo={photo.name}&tasks=age-gender")
-        page.wait_for_function("() => window.result !== undefined", timeout=180_000)
-        got = page.evaluate("() => window.result")
-        page.close()
+    got, _ = embed_page_result(browser, site, photo, "age-gender")
     assert "error" not in got, got
     assert len(got["faces"]) == len(want)
     for g, w in zip(got["faces"], want, strict=True):

@@ -1,7 +1,8 @@
 """Face detection and alignment.
 
-``YuNet`` and ``MTCNN`` are imported on first use, so that importing :mod:`facezoo.detection` or
-:mod:`facezoo.detection.base` imports neither their runtimes nor torch.
+``YuNet``, ``MTCNN`` and ``ShapePredictor`` (dlib's 5-point shape predictor, ported) are imported
+on first use, so that importing :mod:`facezoo.detection` or :mod:`facezoo.detection.base` imports
+neither their runtimes nor torch.
 
 Example:
     >>> from facezoo.detection import Detection, ARCFACE_TEMPLATE_112
@@ -25,6 +26,7 @@ from facezoo.detection.base import Detection, FaceDetector
 
 if TYPE_CHECKING:
     from facezoo.detection.mtcnn import MTCNN
+    from facezoo.detection.shape_predictor import ShapePredictor
     from facezoo.detection.yunet import YuNet
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "MTCNN",
     "Detection",
     "FaceDetector",
+    "ShapePredictor",
     "YuNet",
     "align_face",
     "apply_affine",
@@ -40,4 +43,4 @@ __all__ = [
 ]
 
 
-__getattr__ = lazy_getattr(__name__, {"MTCNN": ".mtcnn", "YuNet": ".yunet"})
+__getattr__ = lazy_getattr(__name__, {"MTCNN": ".mtcnn", "ShapePredictor": ".shape_predictor", "YuNet": ".yunet"})
