@@ -16,7 +16,7 @@
 # two-step lines below replay exactly that: the first schedule up to the cut, then the new length.
 set -euo pipefail
 runs=${1:?give a directory for the runs, outside the repository}; shift
-tasks=${*:-age-gender age-gender-dlib expression keypoints identity beauty}
+tasks=${*:-age-gender age-gender-dlib expression keypoints identity beauty beauty-dlib}
 export OMP_WAIT_POLICY=PASSIVE
 weights=plugins
 common=(--freeze 4 --views 1 --finetune-lr 0.001 --tag distilled)
@@ -66,6 +66,11 @@ for task in $tasks; do
     facezoo -v train beauty --dataset scut-fbp5500 --init "$runs/identity" --head-epochs 10 --finetune-epochs 10 --views 2 \
       --freeze 4 --finetune-lr 0.001 --tag face-init --output "$runs/beauty"
     facezoo export "$runs/beauty" $weights/facezoo_beauty/weights/efficientnet_lite0.face-init --format onnx --quantize int8 ;;
+  beauty-dlib)  # the default: dlib's face-recognition ResNet (identity's port) fine-tuned on SCUT-FBP5500, in its own framing
+    facezoo -v train beauty --dataset scut-fbp5500 --backbone dlib_resnet --init $weights/facezoo_identity/weights/dlib_resnet.v1 \
+      --preprocess '{"crop": "align", "landmarks": "dlib-5", "template": "dlib-chip", "scale": 1.0}' --input-size 150 150 \
+      --freeze 0 --head-epochs 3 --finetune-epochs 10 --finetune-lr 0.0003 --tag face-init --output "$runs/beauty-dlib"
+    facezoo export "$runs/beauty-dlib" $weights/facezoo_beauty/weights/dlib_resnet.face-init --format onnx --quantize int8 ;;
   *) echo "unknown task $task" >&2; exit 2 ;;
   esac
 done

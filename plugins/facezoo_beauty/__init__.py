@@ -109,7 +109,7 @@ def facezoo_register_datasets(register):
 
 @hookimpl
 def facezoo_register_models(register):
-    register(shipped_models("beauty", Path(__file__).parent / "weights", default="efficientnet_lite0.face-init"))
+    register(shipped_models("beauty", Path(__file__).parent / "weights", default="dlib_resnet.face-init"))
 
 
 @hookimpl
