@@ -146,13 +146,14 @@ def test_two_default_models_for_one_task_are_an_error_naming_both():
     def register_models(register):
         register(facezoo.PretrainedSpec("beauty/resnet18.mine", source="hf-hub:me/beauty-resnet18", default=True))
 
+    shipped = facezoo.list_models("beauty/*")
     with pytest.raises(
         facezoo.PluginError,
-        match=r"task 'beauty' has two default models: 'beauty/efficientnet_lite0\.face-init' \(plugin 'beauty'\) and 'beauty/resnet18\.mine' \(plugin 'mine'\)",
+        match=r"task 'beauty' has two default models: 'beauty/dlib_resnet\.face-init' \(plugin 'beauty'\) and 'beauty/resnet18\.mine' \(plugin 'mine'\)",
     ):
         facezoo.register_plugin(types.SimpleNamespace(facezoo_register_models=facezoo.hookimpl(register_models)), name="mine")
     assert "mine" not in [p.name for p in facezoo.list_plugins()]
-    assert facezoo.list_models("beauty/*") == ["beauty/efficientnet_lite0.face-init"]
+    assert facezoo.list_models("beauty/*") == shipped == ["beauty/dlib_resnet.face-init", "beauty/efficientnet_lite0.face-init"]
 
 
 def test_register_takes_one_spec_or_an_iterable_and_builders_may_be_import_paths():
