@@ -51,6 +51,7 @@ def _forget_pool_after_fork() -> None:
 
 os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
+
 @dataclass(frozen=True)
 class FaceAnalysis:
     """One detected face and every task's result for it, keyed by task name."""
