@@ -108,3 +108,13 @@ def test_identity_frames_faces_on_dlibs_points():
     crop = model.transform.crop(image, face)
     points = ShapePredictor.pretrained()(np.asarray(image), face.landmarks)
     assert np.array_equal(np.asarray(crop.image), align_face(image, points, (150, 150), template="dlib-chip")[0])
+
+
+def test_the_faces_of_a_photo_at_once_are_each_face_alone(group_photos):
+    """``shapes`` (what a model's crops use: all of a photo's faces in one pass) equals one face at a time."""
+    image = np.asarray(Image.open(group_photos[0]).convert("RGB"))
+    faces = facezoo.load("identity").detect([Image.fromarray(image)])[0]
+    predictor = ShapePredictor.pretrained()
+    together = predictor.shapes(image, [face.landmarks for face in faces])
+    assert len(faces) >= 3 and together.shape == (len(faces), 5, 2)
+    assert np.array_equal(together, np.stack([predictor(image, face.landmarks) for face in faces]))
