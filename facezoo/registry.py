@@ -178,6 +178,9 @@ class TaskSpec:
             of the right shape, dtype and range, what :mod:`facezoo.testing` checks ``decode``,
             ``metrics`` and the loss with. ``None``: the task's ``labels`` in turn, through
             ``encode_target`` (a task without labels must give it).
+        sample_groups: ``sample_groups(targets) -> N ints``: the group of each training face
+            (age-gender: its age band; expression: its most likely class), which training with
+            ``balance`` > 0 draws more evenly. ``None``: the task's faces cannot be balanced.
 
     Example:
         >>> spec = TaskSpec(name="glasses", summary="glasses or not", build_head=print,
@@ -209,9 +212,10 @@ class TaskSpec:
     tolerances: tuple[tuple[str, str, float], ...] = ()
     output_width: Callable[..., int] | None = None
     synthetic_targets: Callable[[int], Any] | None = None
+    sample_groups: Callable[..., Any] | None = None
 
     SECTIONS = ("head", "loss", "calibration")
-    CALLABLES = ("build_head", "build_loss", "postprocess", "metrics", "decode", "encode_target", "augment_targets", "fit_head", "calibrate", "synthetic_targets")
+    CALLABLES = ("build_head", "build_loss", "postprocess", "metrics", "decode", "encode_target", "augment_targets", "fit_head", "calibrate", "synthetic_targets", "sample_groups")
 
     def __post_init__(self) -> None:
         _lazy_builders(self, *self.CALLABLES)

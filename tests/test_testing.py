@@ -20,6 +20,7 @@ from facezoo.testing import (
     check_onnx,
     check_predict,
     check_task,
+    check_training,
     synthetic_photos,
 )
 
@@ -83,6 +84,11 @@ BROKEN = {
         {"synthetic_targets": lambda n: np.zeros((n, 2))},
         check_metrics,
         r"task 'toy': synthetic targets must be a numpy array of 4 float32 targets or int64 class indices, got ndarray of shape \(4, 2\) and dtype float64",
+    ),
+    "sample groups of floats": (
+        {"sample_groups": lambda targets: targets[:, 0]},
+        check_training,
+        r"task 'toy': sample_groups must give one whole number per target: 4 targets gave shape \(4,\), dtype float32",
     ),
     "a tuple in to_dict": (
         {"postprocess": postprocess_pairs},

@@ -10,6 +10,7 @@ import shlex
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import safetensors.torch
 import torch
@@ -17,6 +18,7 @@ from safetensors.torch import load_file
 
 import facezoo
 from facezoo.cli import build_parser
+from facezoo.training.loop import batches, group_weights
 from facezoo.training.settings import TrainSettings, command_line, from_arguments
 from facezoo.training.trainer import export
 
@@ -122,7 +124,32 @@ def test_missing_splits_and_teachers_fail_before_any_work(tmp_path):
         facezoo.train("beauty", "scut-fbp5500", output_dir=tmp_path / "run", teacher="no-such-teacher")
     with pytest.raises(facezoo.FacezooError, match=r"teacher 'dlib-68' labels task 'keypoints', not 'beauty'"):
         facezoo.train("beauty", "scut-fbp5500", output_dir=tmp_path / "run", teacher="dlib-68")
+    with pytest.raises(facezoo.FacezooError, match=r"task 'beauty' does not group its faces"):
+        facezoo.train("beauty", "scut-fbp5500", output_dir=tmp_path / "run", balance=0.5)
     assert not (tmp_path / "run").exists(), "nothing was written before the settings were checked"
+
+
+def test_balance_draws_a_rare_group_as_often_as_a_common_one():
+    groups = np.array([0] * 900 + [1] * 100)
+    drawn = torch.cat(batches(1000, 100, torch.Generator().manual_seed(0), drop_last=True, weights=group_weights(groups, 1.0)))
+    assert 0.4 < (drawn >= 900).float().mean() < 0.6, "the 10 % group makes about half of an epoch"
+    uniform = torch.cat(batches(1000, 100, torch.Generator().manual_seed(0), drop_last=True))
+    assert sorted(uniform.tolist()) == list(range(1000)), "without weights an epoch is a permutation"
+
+
+def test_a_balanced_run_trains_and_a_run_recorded_before_a_setting_existed_resumes(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEZOO_CACHE", str(tmp_path / "cache"))
+    options = dict(data_root=DATA, progress=False, **RUNS["age-gender"], **TINY, balance=1.0)
+    run = tmp_path / "run"
+    facezoo.train("age-gender", output_dir=run, stop_after=1, **options)
+    recorded = run / "training" / "settings.json"
+    older = json.loads(recorded.read_text())
+    older.pop("balance")
+    recorded.write_text(json.dumps(older))  # as a run written before `balance` existed: read as its default
+    with pytest.raises(facezoo.FacezooError, match="other settings"):
+        facezoo.train("age-gender", output_dir=run, **options)
+    facezoo.train("age-gender", output_dir=run, **{**options, "balance": 0.0})
+    assert (run / "model.safetensors").exists()
 
 
 def test_a_misspelled_monitor_stops_training_at_once(tmp_path, monkeypatch):

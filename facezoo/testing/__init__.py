@@ -249,7 +249,8 @@ def check_metrics(model, photos: Sequence[Any] | None = None) -> dict[str, float
 
 def check_training(model, photos: Sequence[Any] | None = None, steps: int = 8) -> list[float]:
     """``steps`` Adam steps (lr 1e-3) with the task's loss on ``photos`` (whole images as faces)
-    and its :func:`synthetic_targets` reduce the loss by at least 10 %. Trains a copy of the
+    and its :func:`synthetic_targets` reduce the loss by at least 10 %, and ``sample_groups``
+    (where the task has it) gives one whole number per target. Trains a copy of the
     network (``model`` is left as it was), dropout off so that the losses are comparable; returns
     the losses.
 
@@ -266,6 +267,13 @@ def check_training(model, photos: Sequence[Any] | None = None, steps: int = 8) -
     images = torch.from_numpy(model.transform.to_array(crops))
     targets = torch.from_numpy(synthetic_targets(spec, len(crops)))
     classes = int(targets.max()) + 1 if targets.dtype == torch.int64 and targets.ndim == 1 else None  # as facezoo.train does
+    if spec.sample_groups is not None:
+        with _step(name, "sample_groups(targets) on numpy targets"):
+            groups = np.asarray(spec.sample_groups(targets.numpy()))
+        _require(
+            groups.shape == (len(targets),) and np.issubdtype(groups.dtype, np.integer), name,
+            f"sample_groups must give one whole number per target: {len(targets)} targets gave shape {groups.shape}, dtype {groups.dtype}",
+        )
     network = copy.deepcopy(model.network).train()
     for module in network.modules():
         if isinstance(module, nn.Dropout):

@@ -6,6 +6,8 @@ face and its mirror image. Stage 2 fine-tunes with AdamW and a one-cycle schedul
 its mirror image and ``views`` randomly moved copies, and each epoch trains only the rest of the
 network on those cached maps, several times faster on a CPU. Every epoch is checkpointed in
 ``OUTPUT/training/``; the best epoch on the validation faces (by the task's ``monitor``) is kept.
+With ``balance`` > 0 an epoch draws its faces with replacement, those of rare groups (the task's
+``sample_groups``: age bands, expression classes) more often.
 On several processes (:mod:`facezoo.training.distributed`) each fine-tuning batch is split
 between them and their gradients are summed; everything else runs alike in each process.
 """
@@ -59,10 +61,25 @@ def apply_moves(images: torch.Tensor, targets: torch.Tensor, task, flip: torch.T
     return images.contiguous(memory_format=torch.channels_last), targets
 
 
-def batches(n: int, batch_size: int, generator: torch.Generator, drop_last: bool) -> list[torch.Tensor]:
-    order = torch.randperm(n, generator=generator)
+def batches(n: int, batch_size: int, generator: torch.Generator, drop_last: bool, weights: torch.Tensor | None = None) -> list[torch.Tensor]:
+    """An epoch's batches of indices into ``n`` faces: a permutation, or with ``weights`` (one per
+    face) ``n`` faces drawn with replacement in proportion to them."""
+    order = torch.randperm(n, generator=generator) if weights is None else torch.multinomial(weights, n, replacement=True, generator=generator)
     stop = n - n % batch_size if drop_last and n >= batch_size else n
     return [order[i : i + batch_size] for i in range(0, stop, batch_size)]
+
+
+def group_weights(groups: np.ndarray, power: float) -> torch.Tensor:
+    """A weight per face: its group's share of the faces to the power ``-power`` (0: all equal;
+    1: every group drawn equally often).
+
+    Example:
+        >>> group_weights(np.array([0, 0, 0, 1]), 1.0).tolist()
+        [1.3333333730697632, 1.3333333730697632, 1.3333333730697632, 4.0]
+    """
+    _, inverse, counts = np.unique(np.asarray(groups), return_inverse=True, return_counts=True)
+    share = counts[inverse] / len(inverse)
+    return torch.from_numpy(share**-power).float()
 
 
 class Loop:
@@ -77,6 +94,7 @@ class Loop:
         self.done = {"head": 0, "finetune": 0}
         self.rank, self.world = distributed.world()
         self.frozen = self.tail = None
+        self.weights = group_weights(task.sample_groups(train.targets.numpy()), settings.balance) if settings.balance else None
         if settings.freeze:
             self.frozen, self.tail = split_backbone(model.network.backbone, settings.freeze)
             for p in self.frozen.parameters():
@@ -246,7 +264,8 @@ class Loop:
             torch.manual_seed(self.settings.seed * 1000 + epoch)
             self.model.network.head.train()
             total, count = 0.0, 0
-            for index in batches(len(feats), 256, generator, drop_last=True):
+            weights = None if self.weights is None else self.weights.repeat(len(feats) // len(self.weights))  # a weight per view of a face
+            for index in batches(len(feats), 256, generator, drop_last=True, weights=weights):
                 loss = self.loss(self.model.network.head(feats[index].float()), targets[index])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -309,7 +328,7 @@ class Loop:
                 self.frozen.eval()
                 view_of = torch.randint(len(maps), (n,), generator=generator)
             total, count = 0.0, 0
-            bar = tqdm(batches(n, batch_size, generator, drop_last=True), desc=f"fine-tune {epoch + 1}/{epochs}", disable=not self.progress or self.rank != 0, leave=False)
+            bar = tqdm(batches(n, batch_size, generator, drop_last=True, weights=self.weights), desc=f"fine-tune {epoch + 1}/{epochs}", disable=not self.progress or self.rank != 0, leave=False)
             for batch in bar:
                 share = slice(self.rank, None, self.world)  # this process's part of the batch
                 index = batch[share]

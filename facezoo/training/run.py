@@ -26,8 +26,10 @@ class RunDirectory:
 
     RESCHEDULABLE = "finetune_epochs"
 
-    def __init__(self, output: Path, settings_json: str):
+    def __init__(self, output: Path, settings_json: str, defaults: dict[str, Any] | None = None):
+        """``defaults``: the value of each setting in a run that did not record it."""
         self.output, self.work, self.settings_json = Path(output), Path(output) / "training", settings_json
+        self.defaults = defaults or {}
 
     def open(self) -> dict | None:
         """Record the settings (refusing others) and return the last checkpoint, if any."""
@@ -37,7 +39,8 @@ class RunDirectory:
         rescheduled = previous = None
         if settings_file.exists() and settings_file.read_text() != self.settings_json:
             previous = settings_file.read_text()
-            old, new = json.loads(previous), json.loads(self.settings_json)
+            # A setting added since the run began reads as its default (it did not exist then).
+            old, new = {**self.defaults, **json.loads(previous)}, json.loads(self.settings_json)
             if {**old, self.RESCHEDULABLE: None} != {**new, self.RESCHEDULABLE: None}:
                 raise FacezooError(
                     f"{self.output} holds a run with other settings ({settings_file}); use another output directory "

@@ -56,13 +56,18 @@ class TrainSettings:
     finetune_lr: float = _option("peak learning rate of fine-tuning (one-cycle)", default=5e-4)
     weight_decay: float = _option("AdamW weight decay", default=1e-4)
     augment: bool = _option("flips and small moves while training", default=True)
+    balance: float = _option(
+        "draw training faces by group (the task's sample_groups: age band, expression class), each face weighing "
+        "its group's share to the power -BALANCE: 0 draws uniformly, 1 draws every group equally often",
+        default=0.0,
+    )
     monitor: str | None = _option("validation metric that picks the best epoch, metric:max or metric:min (default: the task's)")
     limit: int | None = _option("at most this many training faces (quick runs)")
     seed: int = _option("random seed (runs are deterministic for a seed)", default=0)
     tag: str | None = _option("tag of the model id task/backbone.tag")
 
     def __post_init__(self) -> None:
-        for name, low in (("val_fraction", 0.0), ("gt_weight", 0.0)):
+        for name, low in (("val_fraction", 0.0), ("gt_weight", 0.0), ("balance", 0.0)):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not low <= value <= 1.0:
                 raise FacezooError(f"{name} must be between {low} and 1, got {value!r}")

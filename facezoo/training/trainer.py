@@ -50,6 +50,8 @@ def check_settings(settings: TrainSettings) -> None:
         check(source.dataset, source.split, "validation data")
     if settings.test_split is not None:
         check(settings.test_dataset or settings.dataset, settings.test_split, "test data")
+    if settings.balance and task.sample_groups is None:
+        raise FacezooError(f"balance={settings.balance}: task {task.name!r} does not group its faces (TaskSpec.sample_groups); train with balance 0")
     if settings.teacher is not None:
         teacher = registry.get("teacher", settings.teacher, hint="See facezoo list teachers")
         if teacher.task != task.name:
@@ -128,7 +130,7 @@ def train(
 
 def _train(settings: TrainSettings, output: Path, data_root: str | None, stop_after: int | None, progress: bool, curves=None) -> Path:
     task = settings.task
-    directory = RunDirectory(output, settings.to_json())
+    directory = RunDirectory(output, settings.to_json(), defaults=json.loads(TrainSettings(task=task, dataset=settings.dataset).to_json()))
     spec = _plugins.registry().get("task", task)
     config = new_config(task, settings.backbone, **settings.head)
     if settings.preprocess:

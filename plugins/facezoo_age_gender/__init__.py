@@ -74,21 +74,34 @@ def postprocess(outputs, crops, config) -> list[AgeGenderResult]:
 
 
 def metrics(predictions, targets, config) -> dict[str, float]:
-    """Age MAE in years (overall and per age band) and gender accuracy; ``targets`` is ``N×2``
+    """Age MAE in years and gender accuracy, overall and per age band; ``targets`` is ``N×2``
     (age, gender 0/1 or a probability; an unknown age is NaN)."""
     import numpy as np
 
     out: dict[str, float] = {}
     known = ~np.isnan(targets[:, 0])
     error = np.abs(predictions[:, 0] - targets[:, 0])
+    right = (predictions[:, 1] >= 0.5) == (targets[:, 1] >= 0.5)
     if known.any():
         out["age_mae"] = float(error[known].mean())
-        for low, high in AGE_BANDS:
-            band = known & (targets[:, 0] >= low) & (targets[:, 0] <= high)
-            if band.any():
-                out[f"age_mae_{low}-{high}" if high < 200 else f"age_mae_{low}+"] = float(error[band].mean())
-    out["gender_accuracy"] = float(((predictions[:, 1] >= 0.5) == (targets[:, 1] >= 0.5)).mean())
+    band_of = sample_groups(targets)
+    for k, (low, high) in enumerate(AGE_BANDS):
+        band = band_of == k
+        if band.any():
+            name = f"{low}-{high}" if high < 200 else f"{low}+"
+            out[f"age_mae_{name}"] = float(error[band].mean())
+            out[f"gender_accuracy_{name}"] = float(right[band].mean())
+    out["gender_accuracy"] = float(right.mean())
     return out
+
+
+def sample_groups(targets):
+    """The age band (index into ``AGE_BANDS``) of each ``(age, gender)`` target; -1 where the age is unknown."""
+    import numpy as np
+
+    age = np.asarray(targets, dtype=np.float64)[:, 0]
+    lows = np.array([low for low, _ in AGE_BANDS])
+    return np.where(np.isnan(age), -1, np.searchsorted(lows, np.nan_to_num(age), side="right") - 1)
 
 
 def synthetic_targets(n: int):
@@ -159,6 +172,7 @@ def facezoo_register_tasks(register):
             tolerances=(("age_mae", "min", 0.2), ("gender_accuracy", "max", 0.01)),
             output_width=lambda: MAX_AGE + 2,
             synthetic_targets=synthetic_targets,
+            sample_groups=sample_groups,
         )
     )
 

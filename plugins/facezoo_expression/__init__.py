@@ -66,6 +66,13 @@ def fit_head(head: dict, targets) -> dict:
     return {**head, "class_weights": [round(float(w), 4) for w in weights / weights.mean()]}
 
 
+def sample_groups(targets):
+    """Each training face's most likely class (what ``balance`` draws more evenly)."""
+    import numpy as np
+
+    return np.asarray(targets).argmax(axis=1)
+
+
 def decode(outputs, config):
     """Raw outputs → class probabilities (``N×7``)."""
     import numpy as np
@@ -136,6 +143,7 @@ def facezoo_register_tasks(register):
             decode=decode,
             encode_target=encode_target,
             fit_head=fit_head,
+            sample_groups=sample_groups,
             preprocess=Preprocess(input_size=(112, 112), crop="align", scale=0.75, grayscale=True),
             head={"num_classes": len(LABELS), "dropout": 0.3},
             loss={"class_weights": None, "label_smoothing": 0.0},
