@@ -27,7 +27,7 @@ def table() -> str:
     checks = ["| model | check | metrics |", "|---|---|---|"]
     teachers = ["| model | teacher, same faces | student | teacher |", "|---|---|---|---|"]
     runtimes = ["| model | ONNX Runtime float32 | int8 (static QDQ) |", "|---|---|---|"]
-    main = lambda name: not re.search(r"_\\d|recall_|nme_|std|threshold|fitted", name)  # noqa: E731
+    main = lambda name: not re.search(r"_\d+(-\d+|\+)$|recall_|nme_|std|threshold|fitted", name)  # noqa: E731
     for model_id in facezoo.list_models(pretrained=True):
         spec = _plugins.registry().get("model", model_id)
         config = facezoo.ModelConfig.load(Path(spec.source) / "config.json")

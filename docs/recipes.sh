@@ -16,7 +16,7 @@
 # two-step lines below replay exactly that: the first schedule up to the cut, then the new length.
 set -euo pipefail
 runs=${1:?give a directory for the runs, outside the repository}; shift
-tasks=${*:-age-gender age-gender-dlib expression keypoints identity beauty beauty-dlib}
+tasks=${*:-age-gender age-gender-dlib expression expression-dlib keypoints identity beauty beauty-dlib}
 export OMP_WAIT_POLICY=PASSIVE
 weights=plugins
 common=(--freeze 4 --views 1 --finetune-lr 0.001 --tag distilled)
@@ -50,6 +50,11 @@ for task in $tasks; do
       --init "$runs/expression" --head-epochs 3 --finetune-epochs 4 --freeze 4 --views 1 --finetune-lr 0.0003 --tag distilled \
       --output "$runs/expression-yunet"
     facezoo export "$runs/expression-yunet" $weights/facezoo_expression/weights/efficientnet_lite0.distilled --format onnx --quantize int8 ;;
+  expression-dlib)  # the default: dlib's face-recognition ResNet (identity's port) fine-tuned on FER2013's labels, in its own framing
+    facezoo -v train expression --dataset fer2013 --backbone dlib_resnet --init $weights/facezoo_identity/weights/dlib_resnet.v1 \
+      --preprocess '{"crop": "align", "landmarks": "dlib-5", "template": "dlib-chip", "scale": 1.0, "grayscale": true}' --input-size 150 150 \
+      --head '{"label_smoothing": 0.1}' --freeze 0 --head-epochs 3 --finetune-epochs 8 --finetune-lr 0.0003 --tag face-init --output "$runs/expression-dlib"
+    facezoo export "$runs/expression-dlib" $weights/facezoo_expression/weights/dlib_resnet.face-init --format onnx --quantize int8 ;;
   keypoints)
     keypoints=(train keypoints --dataset p1-keypoints --teacher dlib-68 --gt-weight 1.0 --val utkface:val
       --extra-data utkface:train scut-fbp5500:train celeba:train bollywood:train fer2013:train:8000

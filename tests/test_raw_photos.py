@@ -74,8 +74,8 @@ def test_analyze_detects_once_and_fills_every_task(monkeypatch):
 
 
 def test_analyze_cuts_each_geometry_once_and_a_gray_model_answers_as_alone():
-    """expression (gray) shares the colour crops of keypoints' geometry, made gray: its answers equal
-    its own predict(); identity, age-gender and beauty (dlib's chip) share theirs."""
+    """expression (gray) shares the colour crops of dlib's chip with identity, age-gender and beauty,
+    made gray: its answers equal its own predict(); keypoints has its own geometry."""
     expression, keypoints = facezoo.load("expression"), facezoo.load("keypoints")
     identity, age_gender, beauty = facezoo.load("identity"), facezoo.load("age-gender"), facezoo.load("beauty")
     analyzer = Analyzer(models=[expression, keypoints, identity, age_gender, beauty])
@@ -83,6 +83,7 @@ def test_analyze_cuts_each_geometry_once_and_a_gray_model_answers_as_alone():
     faces = expression.detect(pictures)
     cut = analyzer.cut(pictures, faces)
     assert identity.transform.framing == age_gender.transform.framing == beauty.transform.framing
+    assert expression.transform.framing[:-1] == identity.transform.framing[:-1] and expression.transform.preprocess.grayscale
     assert set(cut) == {expression.transform.framing, keypoints.transform.framing, identity.transform.framing}
     for shared, alone in zip(cut[expression.transform.framing], expression.prepare(pictures, faces=faces)[0], strict=True):
         assert np.array_equal(np.asarray(shared.image), np.asarray(alone.image)) and np.array_equal(shared.crop_to_image, alone.crop_to_image)

@@ -127,7 +127,7 @@ def facezoo_register_datasets(register):
 
 @hookimpl
 def facezoo_register_models(register):
-    register(shipped_models("expression", Path(__file__).parent / "weights", default="efficientnet_lite0.distilled"))
+    register(shipped_models("expression", Path(__file__).parent / "weights", default="dlib_resnet.face-init"))
 
 
 @hookimpl
